@@ -1,0 +1,419 @@
+/*
+ * The command line of a record: the template made of the command words,
+ * its replacement strings, shell quoting, and the argument vector for
+ * running the program directly when the line needs no shell.
+ */
+
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smap.h"
+
+enum { SEG_LIT, SEG_REC, SEG_NOEXT, SEG_BASE, SEG_DIR, SEG_BASENOEXT,
+    SEG_SEQ, SEG_SLOT };
+
+/* A piece of the template: literal text or a replacement string. */
+struct seg {
+	int		 type;
+	const char	*s;		/* SEG_LIT: into line */
+	size_t		 len;
+};
+
+static const struct {
+	const char	*s;
+	int		 type;
+} repls[] = {			/* longest first */
+	{ "{//}", SEG_DIR },
+	{ "{/.}", SEG_BASENOEXT },
+	{ "{.}", SEG_NOEXT },
+	{ "{/}", SEG_BASE },
+	{ "{#}", SEG_SEQ },
+	{ "{%}", SEG_SLOT },
+};
+
+/* Words run without a shell when the first is one of these. */
+static const char *const shwords[] = {
+	"!", ".", ":", "[", "[[", "]]", "alias", "bg", "break", "builtin",
+	"case", "cd", "chdir", "command", "continue", "coproc", "declare",
+	"do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit",
+	"export", "false", "fc", "fg", "fi", "for", "function", "getopts",
+	"hash", "if", "in", "jobs", "kill", "let", "local", "printf", "pwd",
+	"read", "readonly", "return", "select", "set", "shift", "source",
+	"test", "then", "time", "times", "trap", "true", "type", "typeset",
+	"ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+	"{", "}",
+};
+
+static char		*line;		/* the words joined by spaces */
+static struct seg	*segs;
+static size_t		 nsegs;
+static size_t		 litlen;	/* bytes of literal text */
+static size_t		 nwords;	/* words, when run directly */
+
+/* Per worker scratch space for the line and the argument vector. */
+static _Thread_local char	*lbuf;
+static _Thread_local size_t	 lcap;
+static _Thread_local char	**avbuf;
+static _Thread_local size_t	*avoff;
+
+static int	issafe(int);
+static int	match(const char *, int *);
+static void	addseg(int, const char *, size_t);
+static int	plan_direct(void);
+static char	*grow(size_t);
+static size_t	 fmtnum(char *, uint64_t);
+
+/* Whether a byte needs no quoting for the shell. */
+static int
+issafe(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("_./,:@+=%-", c) != NULL;
+}
+
+/* The replacement string at s, its length and type, or 0. */
+static int
+match(const char *s, int *type)
+{
+	size_t	i, n;
+
+	n = strlen(opt.repl);
+	if (n > 0 && strncmp(s, opt.repl, n) == 0) {
+		*type = SEG_REC;
+		return n;
+	}
+	for (i = 0; i < sizeof(repls) / sizeof(repls[0]); i++) {
+		n = strlen(repls[i].s);
+		if (strncmp(s, repls[i].s, n) == 0) {
+			*type = repls[i].type;
+			return n;
+		}
+	}
+	return 0;
+}
+
+/* Appends a piece to the template. */
+static void
+addseg(int type, const char *s, size_t len)
+{
+	segs = xreallocarray(segs, nsegs + 1, sizeof(*segs));
+	segs[nsegs].type = type;
+	segs[nsegs].s = s;
+	segs[nsegs].len = len;
+	nsegs++;
+	if (type == SEG_LIT)
+		litlen += len;
+}
+
+/* Parses the command words into the template. */
+void
+cmd_init(int argc, char **argv)
+{
+	size_t	 len, n, start, i;
+	int	 c, type, nrepl;
+
+	for (len = 0, c = 0; c < argc; c++)
+		len += strlen(argv[c]) + 1;
+	line = xmalloc(len + 5);
+	line[0] = '\0';
+	for (c = 0; c < argc; c++) {
+		if (c > 0)
+			strlcat(line, " ", len + 5);
+		strlcat(line, argv[c], len + 5);
+	}
+	nrepl = 0;
+	for (start = i = 0; line[i] != '\0'; ) {
+		if ((n = match(line + i, &type)) == 0) {
+			i++;
+			continue;
+		}
+		if (i > start)
+			addseg(SEG_LIT, line + start, i - start);
+		addseg(type, NULL, 0);
+		nrepl++;
+		i += n;
+		start = i;
+	}
+	if (i > start)
+		addseg(SEG_LIT, line + start, i - start);
+	if (nrepl == 0) {
+		addseg(SEG_LIT, " ", 1);
+		addseg(SEG_REC, NULL, 0);
+	}
+	if (opt.shell != NULL || !plan_direct())
+		nwords = 0;
+}
+
+/*
+ * Splits the template into words if the shell would do no more than
+ * that: only safe bytes and blanks outside replacement strings, and a
+ * first word that is a plain program name, not a builtin, keyword or
+ * assignment.  Then the program can be run directly.
+ */
+static int
+plan_direct(void)
+{
+	size_t	 i, k, w0, rem;
+	int	 inword = 0;
+	const char *p;
+
+	for (i = 0; i < nsegs; i++) {
+		if (segs[i].type != SEG_LIT) {
+			if (!inword) {
+				if (nwords == 0)
+					return 0;	/* program from record */
+				inword = 1;
+			}
+			continue;
+		}
+		for (k = 0, p = segs[i].s; k < segs[i].len; k++) {
+			if (p[k] == ' ' || p[k] == '\t') {
+				if (inword)
+					nwords++;
+				inword = 0;
+				continue;
+			}
+			if (!issafe((unsigned char)p[k]))
+				return 0;
+			inword = 1;
+		}
+	}
+	if (inword)
+		nwords++;
+	if (nwords == 0)
+		return 0;
+	/* The first word: literal only, no assignment, not the shell's. */
+	w0 = 0;
+	while (segs[w0].type == SEG_LIT &&
+	    strspn(segs[w0].s, " \t") >= segs[w0].len)
+		w0++;
+	if (segs[w0].type != SEG_LIT)
+		return 0;
+	p = segs[w0].s + strspn(segs[w0].s, " \t");
+	rem = segs[w0].s + segs[w0].len - p;
+	if ((k = strcspn(p, " \t")) >= rem) {
+		k = rem;
+		if (w0 + 1 < nsegs)
+			return 0;		/* e.g. prog{} */
+	}
+	if (memchr(p, '=', k) != NULL)
+		return 0;
+	for (i = 0; i < sizeof(shwords) / sizeof(shwords[0]); i++)
+		if (strlen(shwords[i]) == k && strncmp(p, shwords[i], k) == 0)
+			return 0;
+	return 1;
+}
+
+/* Whether records can run without a shell. */
+int
+cmd_direct(void)
+{
+	return nwords > 0;
+}
+
+/*
+ * Quotes s for the shell into out, which has room for 4 * n + 2 bytes:
+ * as it is when every byte is safe, else in single quotes, each ' as '\''.
+ * Returns the length written.
+ */
+size_t
+cmd_quote(char *out, const char *s, size_t n)
+{
+	size_t	 i, o;
+
+	for (i = 0; i < n; i++)
+		if (!issafe((unsigned char)s[i]))
+			break;
+	if (n > 0 && i == n) {
+		memcpy(out, s, n);
+		return n;
+	}
+	o = 0;
+	out[o++] = '\'';
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else
+			out[o++] = s[i];
+	}
+	out[o++] = '\'';
+	return o;
+}
+
+/*
+ * The part of record r (n bytes) that replacement type names, as GNU
+ * parallel defines it: {.} drops a last extension (\.[^/.]*$), {/} all up
+ * to the last slash, {//} is dirname(1).  Sets *p, returns the length.
+ */
+size_t
+cmd_expand(int type, const char *r, size_t n, const char **p)
+{
+	size_t	i, end;
+
+	*p = r;
+	switch (type) {
+	case SEG_BASENOEXT:
+	case SEG_BASE:
+		for (i = n; i > 0 && r[i - 1] != '/'; i--)
+			;
+		*p = r + i;
+		n -= i;
+		if (type == SEG_BASE)
+			return n;
+		r = *p;
+		/* FALLTHROUGH */
+	case SEG_NOEXT:
+		for (i = n; i > 0; i--) {
+			if (r[i - 1] == '/')
+				break;
+			if (r[i - 1] == '.')
+				return i - 1;
+		}
+		return n;
+	case SEG_DIR:
+		for (end = n; end > 1 && r[end - 1] == '/'; end--)
+			;
+		for (i = end; i > 0 && r[i - 1] != '/'; i--)
+			;
+		if (i == 0) {
+			*p = ".";
+			return 1;
+		}
+		while (i > 1 && r[i - 1] == '/')
+			i--;
+		return i;
+	default:
+		return n;
+	}
+}
+
+/* Writes v in decimal at p, returns the length. */
+static size_t
+fmtnum(char *p, uint64_t v)
+{
+	char	tmp[24];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Makes the scratch line at least n bytes. */
+static char *
+grow(size_t n)
+{
+	if (n > lcap) {
+		free(lbuf);
+		lcap = n > 2 * lcap ? n : 2 * lcap;
+		lbuf = xmalloc(lcap);
+	}
+	return lbuf;
+}
+
+/* The shell command line for job j in slot, NUL-terminated. */
+const char *
+cmd_line(const struct job *j, unsigned slot, size_t *lenp)
+{
+	const char	*p;
+	size_t		 i, n, o, max;
+	char		*b;
+
+	max = litlen + 1;
+	for (i = 0; i < nsegs; i++)
+		if (segs[i].type != SEG_LIT)
+			max += 4 * j->len + 24;
+	b = grow(max);
+	for (o = i = 0; i < nsegs; i++) {
+		switch (segs[i].type) {
+		case SEG_LIT:
+			memcpy(b + o, segs[i].s, segs[i].len);
+			o += segs[i].len;
+			break;
+		case SEG_SEQ:
+			o += fmtnum(b + o, j->seq);
+			break;
+		case SEG_SLOT:
+			o += fmtnum(b + o, slot);
+			break;
+		default:
+			n = cmd_expand(segs[i].type, j->rec, j->len, &p);
+			o += cmd_quote(b + o, p, n);
+		}
+	}
+	b[o] = '\0';
+	if (lenp != NULL)
+		*lenp = o;
+	return b;
+}
+
+/*
+ * The argument vector for running job j directly (cmd_direct() is
+ * true): each word its literal text and expansions, unquoted.
+ */
+char *const *
+cmd_argv(const struct job *j, unsigned slot)
+{
+	const char	*p;
+	size_t		 i, k, n, o, w, max;
+	char		*b;
+	int		 inword;
+
+	max = litlen + 2 * nwords + 1;
+	for (i = 0; i < nsegs; i++)
+		if (segs[i].type != SEG_LIT)
+			max += j->len + 24;
+	b = grow(max);
+	if (avbuf == NULL) {
+		avbuf = xreallocarray(NULL, nwords + 1, sizeof(*avbuf));
+		avoff = xreallocarray(NULL, nwords + 1, sizeof(*avoff));
+	}
+	o = w = 0;
+	inword = 0;
+	for (i = 0; i < nsegs; i++) {
+		switch (segs[i].type) {
+		case SEG_LIT:
+			for (k = 0; k < segs[i].len; k++) {
+				if (segs[i].s[k] == ' ' ||
+				    segs[i].s[k] == '\t') {
+					if (inword)
+						b[o++] = '\0';
+					inword = 0;
+					continue;
+				}
+				if (!inword)
+					avoff[w++] = o;
+				inword = 1;
+				b[o++] = segs[i].s[k];
+			}
+			continue;
+		case SEG_SEQ:
+		case SEG_SLOT:
+			if (!inword)
+				avoff[w++] = o;
+			o += fmtnum(b + o, segs[i].type == SEG_SEQ ? j->seq :
+			    slot);
+			break;
+		default:
+			if (!inword)
+				avoff[w++] = o;
+			n = cmd_expand(segs[i].type, j->rec, j->len, &p);
+			memcpy(b + o, p, n);
+			o += n;
+		}
+		inword = 1;
+	}
+	if (inword)
+		b[o++] = '\0';
+	for (k = 0; k < w; k++)
+		avbuf[k] = b + avoff[k];
+	avbuf[w] = NULL;
+	return avbuf;
+}

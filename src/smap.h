@@ -1,0 +1,126 @@
+/*
+ * smap: map a command over the records of the input, in parallel, and
+ * write the outputs in input order.
+ *
+ * A record goes feed -> spawn -> order: the feeder thread (feed.c) reads
+ * it into a job and puts it in the window; a worker thread (spawn.c)
+ * takes the oldest job not yet started, runs its command line (cmd.c)
+ * and passes its output to order.c, which writes it out in input order
+ * and frees the job.  main (smap.c) parses options, handles signals and
+ * watches standard output, and decides how smap ends.
+ */
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit statuses (SPEC.md, smap.1 EXIT STATUS). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERR = 1,		/* smap's own error */
+	EXIT_USAGE = 2,
+	EXIT_FAILED = 123,	/* one or more jobs failed */
+	EXIT_HALTED = 124	/* stopped early by --halt */
+};
+
+/* Why smap is stopping, in order of precedence. */
+enum stop {
+	STOP_NONE = 0,
+	STOP_DONE,		/* every record run and written */
+	STOP_HALT,		/* --halt policy */
+	STOP_ERROR,		/* input or output error: exit 1 */
+	STOP_EPIPE,		/* downstream closed: die of SIGPIPE */
+	STOP_SIGNAL		/* SIGINT, SIGTERM, SIGHUP: die of it */
+};
+
+#ifndef __dead
+#define __dead		__attribute__((__noreturn__))
+#endif
+
+#define MAXJOBS		4096
+#define GRACE_MS	1000	/* SIGTERM, then SIGKILL after this */
+#define CHUNK		65536	/* read(2) size for job output */
+
+/* Options, fixed before threads start. */
+struct opts {
+	const char	*input;		/* -a, or NULL for stdin */
+	size_t		 window;	/* -b; SIZE_MAX for inf */
+	int		 delim;		/* -0, -d */
+	const char	*repl;		/* -I, default "{}" */
+	unsigned	 njobs;		/* -j */
+	int		 unordered;	/* -u */
+	size_t		 maxmem;	/* --max-memory */
+	const char	*shell;		/* --shell, or NULL for /bin/sh */
+};
+
+/* One record, its job and what its command printed. */
+struct job {
+	TAILQ_ENTRY(job) entry;		/* window list, under order lock */
+	uint64_t	 seq;		/* record number, from 1 */
+	char		*rec;		/* owned; kept for reuse */
+	size_t		 len;
+	size_t		 reccap;
+	const char	*bad;		/* why it cannot run, or NULL */
+	int		 state;		/* JOB_*, under order lock */
+	int		 live;		/* owns stdout; under order lock */
+	int		 status;	/* from waitpid(2), or -1 */
+	char		*out;		/* held output; under order lock */
+	size_t		 outlen;
+	size_t		 outcap;
+	int		 spill;		/* unlinked temp file, or -1 */
+	off_t		 spilled;	/* bytes in it; under order lock */
+	off_t		 spillrd;	/* bytes of it written out */
+};
+
+enum { JOB_NEW, JOB_RUNNING, JOB_DONE };
+
+TAILQ_HEAD(jobq, job);
+
+extern struct opts opt;
+
+/* cmd.c */
+void		 cmd_init(int, char **);
+int		 cmd_direct(void);
+const char	*cmd_line(const struct job *, unsigned, size_t *);
+char	*const	*cmd_argv(const struct job *, unsigned);
+size_t		 cmd_quote(char *, const char *, size_t);
+size_t		 cmd_expand(int, const char *, size_t, const char **);
+
+/* feed.c */
+void		*feed_main(void *);
+size_t		 feed_scan(const char *, size_t, int, int *);
+int		 feed_delim(const char *);
+
+/* order.c */
+void		 order_init(void);
+struct job	*order_alloc(void);
+void		 order_put(struct job *);
+void		 order_eof(void);
+struct job	*order_take(void);
+int		 order_hold(struct job *, const char *, size_t);
+int		 order_write(const char *, size_t);
+ssize_t		 order_splice(int);
+void		 order_done(struct job *);
+void		 order_stop(void);
+uint64_t	 order_failed(void);
+
+/* spawn.c */
+void		 spawn_init(void);
+void		 spawn_start(void);
+void		 spawn_join(void);
+void		*spawn_main(void *);
+unsigned	 spawn_kill(int);
+
+/* smap.c */
+void		 smap_stop(enum stop, int);
+int		 smap_stopping(void);
+void		 smap_wake(void);
+
+/* xmalloc.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);

@@ -1,0 +1,50 @@
+/* Allocation that cannot fail: smap exits 1 when memory runs out. */
+
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smap.h"
+
+/* malloc(3), or exit. */
+void *
+xmalloc(size_t size)
+{
+	void	*p;
+
+	if ((p = malloc(size == 0 ? 1 : size)) == NULL)
+		err(EXIT_ERR, "malloc");
+	return p;
+}
+
+/* calloc(3), or exit. */
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
+		err(EXIT_ERR, "calloc");
+	return p;
+}
+
+/* reallocarray(3), or exit. */
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if ((p = reallocarray(p, n == 0 ? 1 : n, size == 0 ? 1 : size)) ==
+	    NULL)
+		err(EXIT_ERR, "reallocarray");
+	return p;
+}
+
+/* strdup(3), or exit. */
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		err(EXIT_ERR, "strdup");
+	return p;
+}

