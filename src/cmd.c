@@ -57,6 +57,7 @@ static _Thread_local char	*lbuf;
 static _Thread_local size_t	 lcap;
 static _Thread_local char	**avbuf;
 static _Thread_local size_t	*avoff;
+static _Thread_local size_t	 avcap;
 
 static int	issafe(int);
 static int	match(const char *, int *);
@@ -114,6 +115,10 @@ cmd_init(int argc, char **argv)
 	size_t	 len, n, start, i;
 	int	 c, type, nrepl;
 
+	free(line);
+	free(segs);
+	segs = NULL;
+	nsegs = litlen = nwords = 0;
 	for (len = 0, c = 0; c < argc; c++)
 		len += strlen(argv[c]) + 1;
 	line = xmalloc(len + 5);
@@ -371,9 +376,10 @@ cmd_argv(const struct job *j, unsigned slot)
 		if (segs[i].type != SEG_LIT)
 			max += j->len + 24;
 	b = grow(max);
-	if (avbuf == NULL) {
-		avbuf = xreallocarray(NULL, nwords + 1, sizeof(*avbuf));
-		avoff = xreallocarray(NULL, nwords + 1, sizeof(*avoff));
+	if (avcap < nwords + 1) {
+		avcap = nwords + 1;
+		avbuf = xreallocarray(avbuf, avcap, sizeof(*avbuf));
+		avoff = xreallocarray(avoff, avcap, sizeof(*avoff));
 	}
 	o = w = 0;
 	inword = 0;

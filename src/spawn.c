@@ -103,7 +103,10 @@ spawn_init(void)
 	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		err(EXIT_ERR, "/dev/null");
 	shpath = opt.shell != NULL ? opt.shell : "/bin/sh";
-	sh0 = opt.shell != NULL ? opt.shell : "sh";
+	if ((sh0 = strrchr(shpath, '/')) != NULL)
+		sh0++;
+	else
+		sh0 = shpath;
 	mkenv();
 
 	sigemptyset(&none);
