@@ -211,6 +211,19 @@ plan_direct(void)
 	return 1;
 }
 
+/* Frees the calling thread's scratch space. */
+void
+cmd_free(void)
+{
+	free(lbuf);
+	free(avbuf);
+	free(avoff);
+	lbuf = NULL;
+	avbuf = NULL;
+	avoff = NULL;
+	lcap = avcap = 0;
+}
+
 /* Whether records can run without a shell. */
 int
 cmd_direct(void)

@@ -84,6 +84,7 @@ extern struct opts opt;
 /* cmd.c */
 void		 cmd_init(int, char **);
 int		 cmd_direct(void);
+void		 cmd_free(void);
 const char	*cmd_line(const struct job *, unsigned, size_t *);
 char	*const	*cmd_argv(const struct job *, unsigned);
 size_t		 cmd_quote(char *, const char *, size_t);

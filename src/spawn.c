@@ -337,5 +337,6 @@ spawn_main(void *arg)
 		order_done(j);
 	}
 	free(w->buf);
+	cmd_free();
 	return NULL;
 }
