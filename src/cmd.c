@@ -5,6 +5,7 @@
  */
 
 #include <err.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,13 @@
 #include "smap.h"
 
 enum { SEG_LIT, SEG_REC, SEG_NOEXT, SEG_BASE, SEG_DIR, SEG_BASENOEXT,
-    SEG_SEQ, SEG_SLOT };
+    SEG_SEQ, SEG_SLOT, SEG_COL, SEG_COLS };
 
 /* A piece of the template: literal text or a replacement string. */
 struct seg {
 	int		 type;
 	const char	*s;		/* SEG_LIT: into line */
-	size_t		 len;
+	size_t		 len;		/* SEG_COL: column number */
 };
 
 static const struct {
@@ -51,6 +52,7 @@ static struct seg	*segs;
 static size_t		 nsegs;
 static size_t		 litlen;	/* bytes of literal text */
 static size_t		 nwords;	/* words, when run directly */
+static regex_t		 colre;		/* --colsep */
 
 /* Per worker scratch space for the line and the argument vector. */
 static _Thread_local char	*lbuf;
@@ -65,6 +67,9 @@ static void	addseg(int, const char *, size_t);
 static int	plan_direct(void);
 static char	*grow(size_t);
 static size_t	 fmtnum(char *, uint64_t);
+static size_t	 column(const char *, size_t, size_t, const char **);
+static size_t	 expand(const struct seg *, const struct job *, unsigned,
+		    char *, int);
 
 /* Whether a byte needs no quoting for the shell. */
 static int
@@ -92,6 +97,11 @@ match(const char *s, int *type)
 			return n;
 		}
 	}
+	if (s[0] == '{' && s[1] >= '1' && s[1] <= '9' &&
+	    (n = strspn(s + 1, "0123456789")) < 9 && s[1 + n] == '}') {
+		*type = SEG_COL;
+		return n + 2;
+	}
 	return 0;
 }
 
@@ -113,12 +123,20 @@ void
 cmd_init(int argc, char **argv)
 {
 	size_t	 len, n, start, i;
-	int	 c, type, nrepl;
+	int	 c, type, nrepl, error;
+	char	 msg[128];
 
 	free(line);
 	free(segs);
 	segs = NULL;
 	nsegs = litlen = nwords = 0;
+	if (opt.colsep != NULL) {
+		regfree(&colre);
+		if ((error = regcomp(&colre, opt.colsep, REG_EXTENDED)) != 0) {
+			regerror(error, &colre, msg, sizeof(msg));
+			errx(EXIT_USAGE, "--colsep %s: %s", opt.colsep, msg);
+		}
+	}
 	for (len = 0, c = 0; c < argc; c++)
 		len += strlen(argv[c]) + 1;
 	line = xmalloc(len + 5);
@@ -136,18 +154,20 @@ cmd_init(int argc, char **argv)
 		}
 		if (i > start)
 			addseg(SEG_LIT, line + start, i - start);
-		addseg(type, NULL, 0);
+		addseg(type, NULL, type == SEG_COL ?
+		    strtoul(line + i + 1, NULL, 10) : 0);
 		nrepl++;
 		i += n;
 		start = i;
 	}
 	if (i > start)
 		addseg(SEG_LIT, line + start, i - start);
-	if (nrepl == 0) {
+	if (nrepl == 0 && !opt.pipe) {
 		addseg(SEG_LIT, " ", 1);
-		addseg(SEG_REC, NULL, 0);
+		addseg(opt.colsep != NULL ? SEG_COLS : SEG_REC, NULL, 0);
 	}
-	if (opt.shell != NULL || !plan_direct())
+	if (opt.shell != NULL || opt.maxargs > 1 || opt.colsep != NULL ||
+	    opt.pipe || !plan_direct())
 		nwords = 0;
 }
 
@@ -336,35 +356,115 @@ grow(size_t n)
 	return lbuf;
 }
 
+/*
+ * The column of record r (n bytes) that starts at *at, split at
+ * --colsep.  Sets *p, moves *at to the next column (past n after the
+ * last) and returns the length.
+ */
+static size_t
+nextcol(const char *r, size_t n, size_t *at, const char **p)
+{
+	regmatch_t	m;
+	size_t		start = *at;
+
+	*p = r + start;
+	m.rm_so = start;
+	m.rm_eo = n;
+	if (regexec(&colre, r, 1, &m, REG_STARTEND) != 0 ||
+	    m.rm_eo == m.rm_so) {
+		*at = n + 1;
+		return n - start;
+	}
+	*at = m.rm_eo;
+	return m.rm_so - start;
+}
+
+/* Column col (from 1) of record r; empty past the last. */
+static size_t
+column(const char *r, size_t n, size_t col, const char **p)
+{
+	size_t	at = 0, len = 0, k;
+
+	for (k = 1; k <= col; k++) {
+		if (at > n) {
+			*p = r + n;
+			return 0;
+		}
+		len = nextcol(r, n, &at, p);
+	}
+	return len;
+}
+
+/*
+ * Writes at out the expansion of replacement seg for job j in slot: each
+ * record (or column) expanded, quoted for the shell if quote, joined by
+ * spaces.  Returns the length.
+ */
+static size_t
+expand(const struct seg *sg, const struct job *j, unsigned slot, char *out,
+    int quote)
+{
+	const char	*r, *p;
+	size_t		 i, k, n, o = 0, from, at;
+
+	if (sg->type == SEG_SEQ)
+		return fmtnum(out, j->seq);
+	if (sg->type == SEG_SLOT)
+		return fmtnum(out, slot);
+	if (opt.pipe)
+		return 0;
+	for (from = i = 0; i < j->nrec; from = j->ends[i++]) {
+		r = j->rec + from;
+		n = j->ends[i] - from;
+		if (sg->type == SEG_COLS) {
+			for (at = 0; at <= n; ) {
+				k = nextcol(r, n, &at, &p);
+				if (o > 0)
+					out[o++] = ' ';
+				if (quote)
+					o += cmd_quote(out + o, p, k);
+				else {
+					memcpy(out + o, p, k);
+					o += k;
+				}
+			}
+			continue;
+		}
+		if (i > 0)
+			out[o++] = ' ';
+		if (sg->type == SEG_COL)
+			n = opt.colsep != NULL ? column(r, n, sg->len, &p) :
+			    sg->len == 1 ? (p = r, n) : (p = r, 0);
+		else
+			n = cmd_expand(sg->type, r, n, &p);
+		if (quote)
+			o += cmd_quote(out + o, p, n);
+		else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+	}
+	return o;
+}
+
 /* The shell command line for job j in slot, NUL-terminated. */
 const char *
 cmd_line(const struct job *j, unsigned slot, size_t *lenp)
 {
-	const char	*p;
-	size_t		 i, n, o, max;
+	size_t		 i, o, max;
 	char		*b;
 
 	max = litlen + 1;
 	for (i = 0; i < nsegs; i++)
 		if (segs[i].type != SEG_LIT)
-			max += 4 * j->len + 24;
+			max += 7 * j->len + 3 * j->nrec + 24;
 	b = grow(max);
 	for (o = i = 0; i < nsegs; i++) {
-		switch (segs[i].type) {
-		case SEG_LIT:
+		if (segs[i].type == SEG_LIT) {
 			memcpy(b + o, segs[i].s, segs[i].len);
 			o += segs[i].len;
-			break;
-		case SEG_SEQ:
-			o += fmtnum(b + o, j->seq);
-			break;
-		case SEG_SLOT:
-			o += fmtnum(b + o, slot);
-			break;
-		default:
-			n = cmd_expand(segs[i].type, j->rec, j->len, &p);
-			o += cmd_quote(b + o, p, n);
-		}
+		} else
+			o += expand(&segs[i], j, slot, b + o, 1);
 	}
 	b[o] = '\0';
 	if (lenp != NULL)
@@ -379,8 +479,7 @@ cmd_line(const struct job *j, unsigned slot, size_t *lenp)
 char *const *
 cmd_argv(const struct job *j, unsigned slot)
 {
-	const char	*p;
-	size_t		 i, k, n, o, w, max;
+	size_t		 i, k, o, w, max;
 	char		*b;
 	int		 inword;
 
@@ -397,8 +496,7 @@ cmd_argv(const struct job *j, unsigned slot)
 	o = w = 0;
 	inword = 0;
 	for (i = 0; i < nsegs; i++) {
-		switch (segs[i].type) {
-		case SEG_LIT:
+		if (segs[i].type == SEG_LIT) {
 			for (k = 0; k < segs[i].len; k++) {
 				if (segs[i].s[k] == ' ' ||
 				    segs[i].s[k] == '\t') {
@@ -413,20 +511,10 @@ cmd_argv(const struct job *j, unsigned slot)
 				b[o++] = segs[i].s[k];
 			}
 			continue;
-		case SEG_SEQ:
-		case SEG_SLOT:
-			if (!inword)
-				avoff[w++] = o;
-			o += fmtnum(b + o, segs[i].type == SEG_SEQ ? j->seq :
-			    slot);
-			break;
-		default:
-			if (!inword)
-				avoff[w++] = o;
-			n = cmd_expand(segs[i].type, j->rec, j->len, &p);
-			memcpy(b + o, p, n);
-			o += n;
 		}
+		if (!inword)
+			avoff[w++] = o;
+		o += expand(&segs[i], j, slot, b + o, 0);
 		inword = 1;
 	}
 	if (inword)

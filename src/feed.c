@@ -1,10 +1,12 @@
 /*
  * The feeder thread: reads the input in large read(2)s, splits it into
- * records and puts each in a job, waiting while the window is full.
+ * records and puts them in jobs (-n records each, or --block bytes with
+ * --pipe), waiting while the window is full.
  */
 
 #include <err.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +15,13 @@
 
 #define READSZ	(256 * 1024)
 
-static void	emit(const char *, size_t, uint64_t);
+_Atomic uint64_t	feed_bytes;	/* input consumed, for --progress */
+
+static struct job	*cur;		/* the job being filled */
+
+static uint64_t		 njob;		/* jobs made so far */
+
+static void	add(const char *, size_t, int, uint64_t);
 
 /*
  * The length of the first record in buf (len bytes); *complete tells
@@ -40,8 +48,7 @@ feed_scan(const char *buf, size_t len, int delim, int *complete)
 int
 feed_delim(const char *s)
 {
-	char	*end;
-	long	 v;
+	size_t	n;
 
 	if (s[0] != '\0' && s[1] == '\0')
 		return (unsigned char)s[0];
@@ -60,33 +67,60 @@ feed_delim(const char *s)
 		}
 		return -1;
 	}
-	if (s[1] != 'x' || strlen(s) > 4 || strspn(s + 2, "0123456789abcdefABCDEF") !=
-	    strlen(s + 2))
+	n = strlen(s + 2);
+	if (s[1] != 'x' || n < 1 || n > 2 ||
+	    strspn(s + 2, "0123456789abcdefABCDEF") != n)
 		return -1;
-	v = strtol(s + 2, &end, 16);
-	return *end == '\0' ? (int)v : -1;
+	return (int)strtol(s + 2, NULL, 16);
 }
 
-/* Puts a record in a new job; blocks while the window is full. */
+/*
+ * Adds a record (with its delimiter under --pipe, when it had one) to the
+ * job being filled, and puts that job in the window when it is full, or
+ * when the window has no room for one more record of it.
+ */
 static void
-emit(const char *rec, size_t len, uint64_t seq)
+add(const char *rec, size_t len, int complete, uint64_t seq)
 {
-	struct job	*j;
+	size_t	need;
 
-	if ((j = order_alloc()) == NULL)
-		return;
-	if (len + 1 > j->reccap) {
-		free(j->rec);
-		j->reccap = len + 1;
-		j->rec = xmalloc(j->reccap);
+	if (cur != NULL && !order_more()) {
+		order_put(cur);
+		cur = NULL;
 	}
-	memcpy(j->rec, rec, len);
-	j->rec[len] = '\0';
-	j->len = len;
-	j->seq = seq;
-	j->bad = memchr(rec, '\0', len) != NULL ? "contains a NUL byte" :
-	    NULL;
-	order_put(j);
+	if (cur == NULL) {
+		if ((cur = order_alloc()) == NULL)
+			return;
+		cur->seq = ++njob;
+		cur->recno = seq;
+		cur->len = cur->nrec = 0;
+		cur->bad = NULL;
+	}
+	need = cur->len + len + 2;
+	if (need > cur->reccap) {
+		cur->reccap = need > 2 * cur->reccap ? need : 2 * cur->reccap;
+		cur->rec = xreallocarray(cur->rec, 1, cur->reccap);
+	}
+	if (cur->nrec + 1 > cur->endcap) {
+		cur->endcap = cur->endcap < 4 ? 4 : 2 * cur->endcap;
+		cur->ends = xreallocarray(cur->ends, cur->endcap,
+		    sizeof(*cur->ends));
+	}
+	memcpy(cur->rec + cur->len, rec, len);
+	cur->len += len;
+	if (opt.pipe && complete)
+		cur->rec[cur->len++] = opt.delim;
+	cur->rec[cur->len] = '\0';
+	cur->ends[cur->nrec++] = cur->len;
+	if (!opt.pipe && cur->bad == NULL && memchr(rec, '\0', len) != NULL) {
+		cur->bad = "contains a NUL byte";
+		cur->recno = seq;
+	}
+	if (cur->nrec >= opt.maxargs ||
+	    (opt.block > 0 && cur->len >= opt.block)) {
+		order_put(cur);
+		cur = NULL;
+	}
 }
 
 /* The feeder thread: arg is the input descriptor. */
@@ -107,9 +141,10 @@ feed_main(void *arg)
 			    &complete);
 			if (complete || eof) {
 				n += from - start;
-				emit(buf + start, n, ++seq);
+				add(buf + start, n, complete, ++seq);
 				start += n + complete;
 				from = start;
+				feed_bytes += n + complete;
 				continue;
 			}
 			from = end;
@@ -135,6 +170,13 @@ feed_main(void *arg)
 		if (r == 0)
 			eof = 1;
 		end += r;
+	}
+	if (cur != NULL) {
+		if (!smap_stopping())
+			order_put(cur);
+		else
+			order_unalloc(cur);
+		cur = NULL;
 	}
 	free(buf);
 	order_eof();

@@ -38,7 +38,9 @@ static struct {
 	unsigned	 idle;		/* workers waiting on work */
 	int		 eof;		/* the feeder is done */
 	int		 stop;		/* start no more jobs */
-	uint64_t	 failed;
+	uint64_t	 ended;		/* jobs done */
+	uint64_t	 failed;	/* of which failed */
+	int		 halted;	/* --halt has fired */
 	struct jobq	 free;		/* jobs to reuse */
 	size_t		 nfree;
 	pthread_mutex_t	 ulock;		/* -u: one job writes at a time */
@@ -55,6 +57,8 @@ static atomic_int	nosplice;	/* splice(2) to it fails */
 static void	hold(struct job *, const char *, size_t);
 static void	copy(int, off_t, off_t);
 static void	unhold(struct job *);
+static void	advance(void);
+static int	halts(void);
 static void	release(struct job *);
 static int	tmpfile_open(void);
 
@@ -101,6 +105,30 @@ order_alloc(void)
 		j->spill = -1;
 	}
 	return j;
+}
+
+/* Room in the window for one more record of the job being filled? */
+int
+order_more(void)
+{
+	int	ok;
+
+	pthread_mutex_lock(&o.lock);
+	if ((ok = o.n < opt.window && !o.stop))
+		o.n++;
+	pthread_mutex_unlock(&o.lock);
+	return ok;
+}
+
+/* Gives back a job from order_alloc that was never put. */
+void
+order_unalloc(struct job *j)
+{
+	pthread_mutex_lock(&o.lock);
+	if (j->nrec == 0)
+		j->nrec = 1;
+	release(j);
+	pthread_mutex_unlock(&o.lock);
 }
 
 /* Puts job j, filled by the feeder, at the end of the window. */
@@ -153,16 +181,68 @@ order_take(void)
 	return j;
 }
 
-/* Jobs that failed so far. */
+/* Jobs that failed so far; *ended: jobs done. */
 uint64_t
-order_failed(void)
+order_failed(uint64_t *ended)
 {
 	uint64_t	n;
 
 	pthread_mutex_lock(&o.lock);
 	n = o.failed;
+	if (ended != NULL)
+		*ended = o.ended;
 	pthread_mutex_unlock(&o.lock);
 	return n;
+}
+
+/* Job j is tried again: its output so far is dropped. */
+void
+order_discard(struct job *j)
+{
+	pthread_mutex_lock(&o.lock);
+	o.held -= j->outlen;
+	j->outlen = 0;
+	if (j->spill != -1) {
+		close(j->spill);
+		j->spill = -1;
+	}
+	j->spilled = j->spillrd = 0;
+	pthread_mutex_unlock(&o.lock);
+}
+
+/* Whether job j's next try is not its last: then all is held. */
+void
+order_try(struct job *j, int buffered)
+{
+	pthread_mutex_lock(&o.lock);
+	j->buffered = buffered;
+	pthread_mutex_unlock(&o.lock);
+}
+
+/*
+ * --halt has fired: start no more jobs and drop those not started, so
+ * that what the started ones print is still written in order.  If the
+ * head was not started, nobody owns standard output: take it here.
+ */
+void
+order_halt(void)
+{
+	struct job	*j, *next, *head;
+
+	pthread_mutex_lock(&o.lock);
+	o.stop = 1;
+	pthread_cond_broadcast(&o.room);
+	pthread_cond_broadcast(&o.work);
+	head = TAILQ_FIRST(&o.win);
+	for (j = o.next; j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		TAILQ_REMOVE(&o.win, j, entry);
+		release(j);
+	}
+	o.next = NULL;
+	if (!opt.unordered && head != NULL && head->state == JOB_NEW)
+		advance();
+	pthread_mutex_unlock(&o.lock);
 }
 
 /* An unlinked temporary file in $TMPDIR, or -1. */
@@ -242,7 +322,7 @@ int
 order_hold(struct job *j, const char *buf, size_t n)
 {
 	pthread_mutex_lock(&o.lock);
-	if (j->live) {
+	if (j->live && !j->buffered) {
 		pthread_mutex_unlock(&o.lock);
 		return 1;
 	}
@@ -264,6 +344,10 @@ unhold(struct job *j)
 	off_t	 off, end;
 	int	 own;
 
+	if (j->buffered && j->state != JOB_DONE) {
+		j->live = 1;		/* written when the try succeeds */
+		return;
+	}
 	for (;;) {
 		if (j->outlen == 0 && j->spillrd == j->spilled) {
 			if (j->state != JOB_DONE)
@@ -383,11 +467,30 @@ copy(int fd, off_t off, off_t len)
 	}
 }
 
-/* Returns job j to the free list.  Under o.lock. */
+/*
+ * Writes out the head of the window and the jobs after it that are done,
+ * and hands standard output to the first that is not.  Under o.lock, by
+ * the owner of standard output.
+ */
+static void
+advance(void)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&o.win)) != NULL) {
+		unhold(j);
+		if (j->state != JOB_DONE)
+			break;
+		TAILQ_REMOVE(&o.win, j, entry);
+		release(j);
+	}
+}
+
+/* Returns job j to the free list, and its records' room.  Under o.lock. */
 static void
 release(struct job *j)
 {
-	o.n--;
+	o.n -= j->nrec;
 	pthread_cond_signal(&o.room);
 	if (j->spill != -1) {
 		close(j->spill);
@@ -409,12 +512,30 @@ release(struct job *j)
 	}
 	if (o.nfree >= MAXFREE) {
 		free(j->rec);
+		free(j->ends);
 		free(j->out);
 		free(j);
 		return;
 	}
 	TAILQ_INSERT_HEAD(&o.free, j, entry);
 	o.nfree++;
+}
+
+/* Whether the --halt policy fires now.  Under o.lock. */
+static int
+halts(void)
+{
+	uint64_t	n;
+
+	n = opt.halt.success ? o.ended - o.failed : o.failed;
+	if (opt.halt.pct ? n * 100 < opt.halt.limit * o.ended :
+	    n < opt.halt.limit)
+		return 0;
+	o.stop = 1;		/* at once: no worker may start another */
+	pthread_cond_broadcast(&o.work);
+	pthread_cond_broadcast(&o.room);
+	smap_stop(STOP_HALT, 0);
+	return 1;
 }
 
 /*
@@ -431,8 +552,12 @@ order_done(struct job *j)
 	    WEXITSTATUS(j->status) != 0;
 	pthread_mutex_lock(&o.lock);
 	j->state = JOB_DONE;
+	j->buffered = 0;
+	o.ended++;
 	if (failed)
 		o.failed++;
+	if (opt.halt.when != 0 && !o.halted && halts())
+		o.halted = 1;
 	if (opt.unordered) {
 		TAILQ_REMOVE(&o.win, j, entry);
 		pthread_mutex_unlock(&o.lock);
@@ -441,17 +566,8 @@ order_done(struct job *j)
 		unhold(j);
 		pthread_mutex_unlock(&o.ulock);
 		release(j);
-	} else if (j->live) {
-		for (;;) {
-			TAILQ_REMOVE(&o.win, j, entry);
-			release(j);
-			if ((j = TAILQ_FIRST(&o.win)) == NULL)
-				break;
-			unhold(j);
-			if (j->state != JOB_DONE)
-				break;
-		}
-	}
+	} else if (j->live)
+		advance();
 	if (o.eof && o.n == 0)
 		smap_stop(STOP_DONE, 0);
 	pthread_mutex_unlock(&o.lock);

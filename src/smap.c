@@ -34,7 +34,9 @@ struct opts opt = {
 	.window = 10000,
 	.delim = '\n',
 	.repl = "{}",
+	.maxargs = 1,
 	.maxmem = 64 * 1024 * 1024,
+	.retries = 1,
 };
 
 static pthread_mutex_t	 stlock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,8 +45,19 @@ static int		 whysig;	/* STOP_SIGNAL: which; under stlock */
 static int		 ctl[2];	/* threads wake main */
 
 enum {
-	OPT_MAXMEM = CHAR_MAX + 1,
+	OPT_BLOCK = CHAR_MAX + 1,
+	OPT_COLSEP,
+	OPT_DRYRUN,
+	OPT_FAILFAST,
+	OPT_HALT,
+	OPT_JOBLOG,
+	OPT_MAXMEM,
+	OPT_PIPE,
+	OPT_PROGRESS,
+	OPT_RETRIES,
 	OPT_SHELL,
+	OPT_TAG,
+	OPT_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -55,10 +68,22 @@ static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "jobs",		required_argument,	NULL, 'j' },
 	{ "keep-order",		no_argument,		NULL, 'k' },
+	{ "max-args",		required_argument,	NULL, 'n' },
 	{ "unordered",		no_argument,		NULL, 'u' },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "block",		required_argument,	NULL, OPT_BLOCK },
+	{ "colsep",		required_argument,	NULL, OPT_COLSEP },
+	{ "dry-run",		no_argument,		NULL, OPT_DRYRUN },
+	{ "fail-fast",		no_argument,		NULL, OPT_FAILFAST },
+	{ "halt",		required_argument,	NULL, OPT_HALT },
+	{ "joblog",		required_argument,	NULL, OPT_JOBLOG },
 	{ "max-memory",		required_argument,	NULL, OPT_MAXMEM },
+	{ "pipe",		no_argument,		NULL, OPT_PIPE },
+	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
+	{ "retries",		required_argument,	NULL, OPT_RETRIES },
 	{ "shell",		required_argument,	NULL, OPT_SHELL },
+	{ "tag",		no_argument,		NULL, OPT_TAG },
+	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -67,6 +92,9 @@ static void __dead	help(void);
 static void __dead	die(int);
 static long		msleft(const struct timespec *);
 static void		fdsetup(void);
+static unsigned		parse_jobs(const char *);
+static long		parse_duration(const char *);
+static int		parse_halt(const char *, struct halt *);
 
 /* Reports a usage error and exits 2. */
 static void __dead
@@ -88,29 +116,149 @@ static void __dead
 help(void)
 {
 	printf(
-"usage: smap [-0hkuV] [-a file] [-b n|inf] [-d c] [-I str] [-j n]\n"
-"            [--max-memory size] [--shell path] [--] command [arg ...]\n"
+"usage: smap [-0hkuV] [-a file] [-b n|inf] [-d c] [-I str] [-j n] [-n n]\n"
+"            [options] [--] command [arg ...]\n"
 "Runs command once per input record, in parallel, and writes the outputs\n"
 "in input order, the oldest job's output live.\n"
-"\n"
-"  -0, --null            records end at NUL\n"
-"  -a, --arg-file FILE   read records from FILE, not standard input\n"
-"  -b, --buffer-size N   at most N records read and not written out\n"
-"                        (default 10000; inf for no bound)\n"
-"  -d, --delimiter C     records end at byte C (\\n \\t \\0 \\\\ \\xHH)\n"
-"  -h, --help            print this help and exit\n"
-"  -I STR                use STR in place of {}\n"
-"  -j, --jobs N          run N jobs at once (default: online processors)\n"
-"  -k, --keep-order      outputs in input order (the default)\n"
-"  -u, --unordered       each output whole as its job ends\n"
-"  -V, --version         print the version and exit\n"
-"      --max-memory SIZE held output kept in memory (default 64M; K, M, G)\n"
-"      --shell PATH      run lines with PATH -c (default /bin/sh)\n"
-"\n"
-"Replacement strings: {} record, {.} without extension, {/} basename,\n"
-"{//} dirname, {/.} basename without extension, {#} job number, {%%} slot.\n"
-"Without one, the record is appended as the last word.  See smap(1).\n");
+"  -0, --null             records end at NUL\n"
+"  -a, --arg-file FILE    read records from FILE, not standard input\n"
+"  -b, --buffer-size N    at most N records read and not yet written out\n"
+"                         (default 10000; inf: no bound)\n"
+"  -d, --delimiter C      records end at byte C (\\n \\t \\0 \\\\ \\xHH)\n"
+"  -h, --help             print this help and exit\n"
+"  -I STR                 use STR in place of {}\n"
+"  -j, --jobs N           jobs at once: N, N%, +N, -N (of online CPUs)\n"
+"  -k, --keep-order       outputs in input order (the default)\n"
+"  -n, -N, --max-args N   up to N records per job\n"
+"  -u, --unordered        each output whole as its job ends\n"
+"  -V, --version          print the version and exit\n"
+"      --block SIZE       --pipe: about SIZE bytes of records per job\n"
+"      --colsep REGEX     split records into columns {1} {2} ...\n"
+"      --dry-run          print the command lines, run nothing\n"
+"      --fail-fast        same as --halt now,fail=1\n"
+"      --halt POLICY      never, [now|soon,]fail=N[%%], success=N[%%]\n"
+"      --joblog FILE      log each job as GNU parallel does (- stderr)\n"
+"      --max-memory SIZE  held output kept in memory (default 64M)\n"
+"      --pipe             records on each job's stdin, not its arguments\n"
+"      --progress[=always] progress line on stderr, if a terminal\n"
+"      --retries N        try a failing job up to N times in all\n"
+"      --shell PATH       run lines with PATH -c (default /bin/sh)\n"
+"      --tag              prefix output lines with the record and a tab\n"
+"      --timeout DURATION stop a job after DURATION (30, 1.5s, 2m, 1h)\n"
+"Replacement strings: {} record, {.} no extension, {/} basename, {//}\n"
+"dirname, {/.} basename without extension, {#} job number, {%%} slot,\n"
+"{1} {2} ... columns.  Without one, the record is the last word.\n");
 	exit(EXIT_OK);
+}
+
+/*
+ * -j as GNU parallel reads it: N, N% of the online processors, or +N
+ * and -N more or fewer than those.  Usage error when out of range.
+ */
+static unsigned
+parse_jobs(const char *s)
+{
+	const char	*errstr;
+	long long	 ncpu, n, v;
+	size_t		 len = strlen(s);
+	char		 num[32];
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (len == 0 || len >= sizeof(num))
+		usage("-j %s: invalid", s);
+	if (s[len - 1] == '%') {
+		memcpy(num, s, len - 1);
+		num[len - 1] = '\0';
+		n = strtonum(num, 1, 100000, &errstr);
+		if (errstr != NULL)
+			usage("-j %s: %s", s, errstr);
+		v = ncpu * n / 100;
+		return v < 1 ? 1 : v > MAXJOBS ? MAXJOBS : v;
+	}
+	if (s[0] == '+' || s[0] == '-') {
+		n = strtonum(s + 1, 0, MAXJOBS, &errstr);
+		if (errstr != NULL)
+			usage("-j %s: %s", s, errstr);
+		v = s[0] == '+' ? ncpu + n : ncpu - n;
+		return v < 1 ? 1 : v > MAXJOBS ? MAXJOBS : v;
+	}
+	v = strtonum(s, 1, MAXJOBS, &errstr);
+	if (errstr != NULL)
+		usage("-j %s: %s", s, errstr);
+	return v;
+}
+
+/*
+ * A duration: a decimal number of seconds, or with a unit ms, s, m, h
+ * or d.  Returns milliseconds, or -1.
+ */
+static long
+parse_duration(const char *s)
+{
+	static const struct {
+		const char	*unit;
+		double		 ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	char	*end;
+	double	 v;
+	size_t	 i;
+
+	v = strtod(s, &end);
+	if (end == s || !(v > 0) || !(v < 1e9))
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0)
+			return v * units[i].ms < 1 ? 1 : v * units[i].ms;
+	return -1;
+}
+
+/*
+ * --halt as GNU parallel spells it: never, or [now,|soon,]fail=N,
+ * success=N, N or P% (now when not said); 0, 1, 2 as its old forms.
+ */
+static int
+parse_halt(const char *s, struct halt *h)
+{
+	const char	*errstr, *p;
+	char		 num[32];
+	size_t		 len;
+
+	memset(h, 0, sizeof(*h));
+	if (strcmp(s, "never") == 0 || strcmp(s, "0") == 0)
+		return 0;
+	if (strcmp(s, "1") == 0 || strcmp(s, "2") == 0) {
+		h->when = s[0] == '1' ? HALT_SOON : HALT_NOW;
+		h->limit = 1;
+		return 0;
+	}
+	h->when = HALT_NOW;
+	if (strncmp(s, "now,", 4) == 0)
+		s += 4;
+	else if (strncmp(s, "soon,", 5) == 0) {
+		h->when = HALT_SOON;
+		s += 5;
+	}
+	if (strncmp(s, "fail=", 5) == 0)
+		p = s + 5;
+	else if (strncmp(s, "success=", 8) == 0) {
+		h->success = 1;
+		p = s + 8;
+	} else
+		return -1;
+	if ((len = strlen(p)) == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, p, len + 1);
+	if (num[len - 1] == '%') {
+		h->pct = 1;
+		num[len - 1] = '\0';
+	}
+	h->limit = strtonum(num, 1, h->pct ? 100 : LLONG_MAX, &errstr);
+	return errstr != NULL ? -1 : 0;
 }
 
 /* Stops smap for reason w (sig: the signal for STOP_SIGNAL). */
@@ -211,10 +359,11 @@ main(int argc, char *argv[])
 	uint64_t		 mm;
 	long			 n;
 	int			 ch, error, sfd, infd, acted, watchout, killed;
+	int			 timeout;
 
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	opt.njobs = n < 1 ? 1 : n > MAXJOBS ? MAXJOBS : n;
-	while ((ch = getopt_long(argc, argv, "+0a:b:d:hI:j:kuV", longopts,
+	while ((ch = getopt_long(argc, argv, "+0a:b:d:hI:j:kN:n:uV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
@@ -244,12 +393,16 @@ main(int argc, char *argv[])
 			opt.repl = optarg;
 			break;
 		case 'j':
-			opt.njobs = strtonum(optarg, 1, MAXJOBS, &errstr);
-			if (errstr != NULL)
-				usage("-j %s: %s", optarg, errstr);
+			opt.njobs = parse_jobs(optarg);
 			break;
 		case 'k':
 			opt.unordered = 0;
+			break;
+		case 'N':
+		case 'n':
+			opt.maxargs = strtonum(optarg, 1, 1000000, &errstr);
+			if (errstr != NULL)
+				usage("-%c %s: %s", ch, optarg, errstr);
 			break;
 		case 'u':
 			opt.unordered = 1;
@@ -257,6 +410,54 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("smap %s\n", VERSION);
 			exit(EXIT_OK);
+		case OPT_BLOCK:
+			if (expand_number(optarg, &mm) == -1 || mm == 0 ||
+			    mm > SIZE_MAX / 4)
+				usage("--block %s: invalid size", optarg);
+			opt.block = mm;
+			break;
+		case OPT_COLSEP:
+			opt.colsep = optarg;
+			break;
+		case OPT_DRYRUN:
+			opt.dryrun = 1;
+			break;
+		case OPT_FAILFAST:
+			parse_halt("now,fail=1", &opt.halt);
+			break;
+		case OPT_HALT:
+			if (parse_halt(optarg, &opt.halt) == -1)
+				usage("--halt %s: invalid policy", optarg);
+			break;
+		case OPT_JOBLOG:
+			opt.joblog = optarg;
+			break;
+		case OPT_PIPE:
+			opt.pipe = 1;
+			break;
+		case OPT_PROGRESS:
+			if (optarg == NULL)
+				opt.progress = isatty(STDERR_FILENO);
+			else if (strcmp(optarg, "always") == 0)
+				opt.progress = 1;
+			else if (strcmp(optarg, "auto") == 0)
+				opt.progress = isatty(STDERR_FILENO);
+			else
+				usage("--progress=%s: not always or auto",
+				    optarg);
+			break;
+		case OPT_RETRIES:
+			opt.retries = strtonum(optarg, 1, 1000000, &errstr);
+			if (errstr != NULL)
+				usage("--retries %s: %s", optarg, errstr);
+			break;
+		case OPT_TAG:
+			opt.tag = 1;
+			break;
+		case OPT_TIMEOUT:
+			if ((opt.timeout = parse_duration(optarg)) == -1)
+				usage("--timeout %s: invalid duration", optarg);
+			break;
 		case OPT_MAXMEM:
 			if (expand_number(optarg, &mm) == -1 || mm == 0)
 				usage("--max-memory %s: invalid size", optarg);
@@ -275,6 +476,12 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0)
 		usage("missing command");
+	if (opt.colsep != NULL && (opt.maxargs > 1 || opt.pipe))
+		usage("--colsep: not with -n or --pipe");
+	if (opt.block > 0 && !opt.pipe)
+		usage("--block: only with --pipe");
+	if (opt.block > 0 && opt.maxargs == 1)
+		opt.maxargs = SIZE_MAX;	/* records up to --block */
 	if ((size_t)opt.njobs > opt.window)
 		opt.njobs = opt.window;
 
@@ -302,6 +509,7 @@ main(int argc, char *argv[])
 	cmd_init(argc, argv);
 	order_init();
 	spawn_init();
+	report_init(infd);
 	if ((error = pthread_create(&feeder, NULL, feed_main,
 	    (void *)(intptr_t)infd)) != 0)
 		errc(EXIT_ERR, error, "pthread_create");
@@ -319,10 +527,18 @@ main(int argc, char *argv[])
 	for (;;) {
 		if (why != acted) {
 			acted = why;
+			killed = 0;
 			if (acted == STOP_DONE)
 				break;
-			order_stop();
-			spawn_kill(acted == STOP_SIGNAL ? whysig : SIGTERM);
+			if (acted == STOP_HALT)
+				order_halt();
+			else
+				order_stop();
+			if (acted != STOP_HALT || opt.halt.when == HALT_NOW)
+				spawn_kill(acted == STOP_SIGNAL ? whysig :
+				    SIGTERM);
+			else
+				killed = 1;	/* soon: let them finish */
 			clock_gettime(CLOCK_MONOTONIC, &deadline);
 			deadline.tv_sec += GRACE_MS / 1000;
 			deadline.tv_nsec += GRACE_MS % 1000 * 1000000L;
@@ -331,16 +547,23 @@ main(int argc, char *argv[])
 				deadline.tv_nsec -= 1000000000L;
 			}
 		}
-		if (acted > STOP_DONE) {
-			if (spawn_kill(0) == 0)
-				break;
-			if (!killed && msleft(&deadline) == 0) {
-				spawn_kill(SIGKILL);
-				killed = 1;
-			}
+		if (acted == STOP_HALT && spawn_exited == opt.njobs)
+			break;
+		if (acted > STOP_HALT && spawn_kill(0) == 0)
+			break;
+		if (acted > STOP_DONE && !killed && msleft(&deadline) == 0) {
+			spawn_kill(SIGKILL);
+			killed = 1;
 		}
-		if (poll(pfd, watchout ? 3 : 2, acted > STOP_DONE && !killed ?
-		    (int)msleft(&deadline) : -1) == -1 && errno != EINTR)
+		timeout = acted > STOP_DONE && !killed ?
+		    (int)msleft(&deadline) : -1;
+		if (opt.progress) {
+			report_progress(0);
+			if (timeout == -1 || timeout > 100)
+				timeout = 100;
+		}
+		if (poll(pfd, watchout ? 3 : 2, timeout) == -1 &&
+		    errno != EINTR)
 			err(EXIT_ERR, "poll");
 		if (pfd[0].revents & POLLIN)
 			while (read(ctl[0], drain, sizeof(drain)) > 0)
@@ -373,12 +596,14 @@ main(int argc, char *argv[])
 			smap_stop(STOP_EPIPE, 0);
 		}
 	}
+	if (opt.progress)
+		report_progress(1);
 
 	switch (acted) {
 	case STOP_DONE:
 		pthread_join(feeder, NULL);
 		spawn_join();
-		return order_failed() > 0 ? EXIT_FAILED : EXIT_OK;
+		return order_failed(NULL) > 0 ? EXIT_FAILED : EXIT_OK;
 	case STOP_SIGNAL:
 		die(whysig);
 	case STOP_EPIPE:

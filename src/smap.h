@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Exit statuses (SPEC.md, smap.1 EXIT STATUS). */
 enum {
@@ -44,28 +45,54 @@ enum stop {
 #define GRACE_MS	1000	/* SIGTERM, then SIGKILL after this */
 #define CHUNK		65536	/* read(2) size for job output */
 
+/* --halt: when to stop early. */
+struct halt {
+	int		 when;		/* 0 never, HALT_SOON, HALT_NOW */
+	int		 success;	/* count successes, not failures */
+	int		 pct;		/* limit is a percentage */
+	uint64_t	 limit;
+};
+
+enum { HALT_SOON = 1, HALT_NOW };
+
 /* Options, fixed before threads start. */
 struct opts {
 	const char	*input;		/* -a, or NULL for stdin */
 	size_t		 window;	/* -b; SIZE_MAX for inf */
+	size_t		 block;		/* --block, bytes per --pipe job */
+	const char	*colsep;	/* --colsep regex */
 	int		 delim;		/* -0, -d */
+	int		 dryrun;	/* --dry-run */
+	struct halt	 halt;		/* --halt, --fail-fast */
 	const char	*repl;		/* -I, default "{}" */
 	unsigned	 njobs;		/* -j */
-	int		 unordered;	/* -u */
+	const char	*joblog;	/* --joblog */
+	size_t		 maxargs;	/* -n, -N: records per job */
 	size_t		 maxmem;	/* --max-memory */
+	int		 pipe;		/* --pipe */
+	int		 progress;	/* --progress */
+	unsigned	 retries;	/* --retries: tries in all */
 	const char	*shell;		/* --shell, or NULL for /bin/sh */
+	int		 tag;		/* --tag */
+	long		 timeout;	/* --timeout, ms; 0 none */
+	int		 unordered;	/* -u */
 };
 
 /* One record, its job and what its command printed. */
 struct job {
 	TAILQ_ENTRY(job) entry;		/* window list, under order lock */
-	uint64_t	 seq;		/* record number, from 1 */
-	char		*rec;		/* owned; kept for reuse */
+	uint64_t	 seq;		/* job number, from 1 */
+	uint64_t	 recno;		/* its first (or bad) record's */
+	char		*rec;		/* records; owned; kept for reuse */
 	size_t		 len;
 	size_t		 reccap;
+	size_t		*ends;		/* end of each record in rec */
+	size_t		 nrec;
+	size_t		 endcap;
 	const char	*bad;		/* why it cannot run, or NULL */
 	int		 state;		/* JOB_*, under order lock */
 	int		 live;		/* owns stdout; under order lock */
+	int		 buffered;	/* a try to retry: hold all output */
 	int		 status;	/* from waitpid(2), or -1 */
 	char		*out;		/* held output; under order lock */
 	size_t		 outlen;
@@ -78,6 +105,15 @@ struct job {
 enum { JOB_NEW, JOB_RUNNING, JOB_DONE };
 
 TAILQ_HEAD(jobq, job);
+
+/* One try of a job, for --joblog. */
+struct try {
+	struct timespec	 start;		/* CLOCK_REALTIME */
+	uint64_t	 sent;		/* bytes to its stdin (--pipe) */
+	uint64_t	 received;	/* bytes of output */
+	int		 status;	/* wait status, or -1 */
+	int		 timedout;
+};
 
 extern struct opts opt;
 
@@ -98,6 +134,8 @@ int		 feed_delim(const char *);
 /* order.c */
 void		 order_init(void);
 struct job	*order_alloc(void);
+int		 order_more(void);
+void		 order_unalloc(struct job *);
 void		 order_put(struct job *);
 void		 order_eof(void);
 struct job	*order_take(void);
@@ -106,7 +144,10 @@ int		 order_write(const char *, size_t);
 ssize_t		 order_splice(int);
 void		 order_done(struct job *);
 void		 order_stop(void);
-uint64_t	 order_failed(void);
+void		 order_halt(void);
+void		 order_discard(struct job *);
+void		 order_try(struct job *, int);
+uint64_t	 order_failed(uint64_t *);
 
 /* spawn.c */
 void		 spawn_init(void);
@@ -114,6 +155,14 @@ void		 spawn_start(void);
 void		 spawn_join(void);
 void		*spawn_main(void *);
 unsigned	 spawn_kill(int);
+extern _Atomic unsigned spawn_exited;
+
+/* report.c */
+void		 report_init(int);
+void		 report_job(const struct job *, const struct try *,
+		    const char *);
+void		 report_progress(int);
+extern _Atomic uint64_t feed_bytes;
 
 /* smap.c */
 void		 smap_stop(enum stop, int);

@@ -10,11 +10,13 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smap.h"
@@ -30,6 +32,12 @@ struct worker {
 	char		 seqvar[32];	/* SMAP_SEQ=n */
 	char		 slotvar[32];	/* SMAP_SLOT=n */
 	char		*buf;		/* CHUNK bytes of output */
+	char		*prefix;	/* --tag */
+	size_t		 prelen;
+	size_t		 precap;
+	char		*tagbuf;	/* output with prefixes */
+	size_t		 tagcap;
+	int		 atline;	/* output is at a line start */
 };
 
 static struct worker	*workers;
@@ -43,10 +51,18 @@ static posix_spawnattr_t sattr;
 static int		 devnull;
 static const char	*shpath, *sh0;
 
+_Atomic unsigned	 spawn_exited;	/* worker threads that ended */
+
 static void	 mkenv(void);
-static int	 run(struct worker *, struct job *);
-static int	 startjob(struct worker *, struct job *, int, pid_t *);
+static void	 run(struct worker *, struct job *, struct try *);
+static int	 startjob(struct worker *, struct job *, int, int, pid_t *);
 static void	 reaped(struct worker *);
+static long long now_ms(void);
+static void	 emit(struct job *, const char *, size_t, int *);
+static void	 mkprefix(struct worker *, const struct job *);
+static void	 tagemit(struct worker *, struct job *, const char *, size_t,
+		    int *);
+static int	 succeeded(int);
 
 /*
  * The environment the shell would give a program: /bin/sh (dash) drops
@@ -184,12 +200,13 @@ spawn_kill(int sig)
 }
 
 /*
- * Spawns job j with its output to pipe fd: directly when the line needs
- * no shell and the program can be run, else through the shell, as the
- * shell would report a missing or unrunnable program.
+ * Spawns job j with its input from fd in (or /dev/null) and its output to
+ * pipe fd out: directly when the line needs no shell and the program can
+ * be run, else through the shell, which then reports a missing or
+ * unrunnable program as it always does.
  */
 static int
-startjob(struct worker *w, struct job *j, int fd, pid_t *pid)
+startjob(struct worker *w, struct job *j, int in, int out, pid_t *pid)
 {
 	posix_spawn_file_actions_t	 fa;
 	char				*av[4];
@@ -197,8 +214,9 @@ startjob(struct worker *w, struct job *j, int fd, pid_t *pid)
 	int				 error = ENOENT;
 
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, devnull, STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, in != -1 ? in : devnull,
+	    STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
 	snprintf(w->seqvar, sizeof(w->seqvar), "SMAP_SEQ=%ju",
 	    (uintmax_t)j->seq);
 	if (cmd_direct()) {
@@ -234,30 +252,121 @@ reaped(struct worker *w)
 		smap_wake();
 }
 
-/*
- * Runs job j: spawns it, passes its output on and reaps it.  Returns its
- * wait status, or -1 if it could not be started.
- */
-static int
-run(struct worker *w, struct job *j)
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
 {
-	ssize_t	 n;
-	pid_t	 pid;
-	int	 p[2], error, status, live = 0;
-	unsigned i, others;
+	struct timespec	ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Passes n bytes of job j's output on: held, or written if it is live. */
+static void
+emit(struct job *j, const char *buf, size_t n, int *live)
+{
+	if (!*live)
+		*live = order_hold(j, buf, n);
+	if (*live)
+		order_write(buf, n);
+}
+
+/* The --tag prefix of job j: its records, joined by spaces, and a tab. */
+static void
+mkprefix(struct worker *w, const struct job *j)
+{
+	size_t	i, from, n, o = 0;
+
+	if (w->precap < j->len + j->nrec + 1) {
+		w->precap = j->len + j->nrec + 1;
+		w->prefix = xreallocarray(w->prefix, 1, w->precap);
+	}
+	for (from = i = 0; i < j->nrec; from = j->ends[i++]) {
+		n = j->ends[i] - from;
+		if (opt.pipe && n > 0 && j->rec[from + n - 1] == opt.delim)
+			n--;
+		if (i > 0)
+			w->prefix[o++] = ' ';
+		memcpy(w->prefix + o, j->rec + from, n);
+		o += n;
+	}
+	w->prefix[o++] = '\t';
+	w->prelen = o;
+}
+
+/* Passes output on with the --tag prefix at the start of every line. */
+static void
+tagemit(struct worker *w, struct job *j, const char *buf, size_t n,
+    int *live)
+{
+	const char	*nl;
+	size_t		 k, o = 0, need;
+
+	need = n + (n + 1) * w->prelen;
+	if (w->tagcap < need) {
+		w->tagcap = need;
+		w->tagbuf = xreallocarray(w->tagbuf, 1, need);
+	}
+	while (n > 0) {
+		if (w->atline) {
+			memcpy(w->tagbuf + o, w->prefix, w->prelen);
+			o += w->prelen;
+		}
+		nl = memchr(buf, '\n', n);
+		k = nl != NULL ? (size_t)(nl - buf) + 1 : n;
+		memcpy(w->tagbuf + o, buf, k);
+		o += k;
+		w->atline = nl != NULL;
+		buf += k;
+		n -= k;
+	}
+	emit(j, w->tagbuf, o, live);
+}
+
+/*
+ * Runs one try of job j: spawns it, feeds it its records (--pipe),
+ * passes its output on, enforces --timeout and reaps it.  Fills t;
+ * t->status is the wait status, or -1 if it could not be started.
+ */
+static void
+run(struct worker *w, struct job *j, struct try *t)
+{
+	struct pollfd	 pfd[2];
+	long long	 deadline = 0, now;
+	ssize_t		 n;
+	pid_t		 pid;
+	size_t		 sent = 0;
+	int		 p[2], q[2] = { -1, -1 }, error, status, live = 0;
+	int		 stage = 0, nfd, ms;
+	unsigned	 i, others;
+
+	memset(t, 0, sizeof(*t));
+	t->status = -1;
+	clock_gettime(CLOCK_REALTIME, &t->start);
 	for (;;) {
 		pthread_mutex_lock(&plock);
 		if (killsig != 0) {
 			pthread_mutex_unlock(&plock);
-			return -1;
+			return;
 		}
 		w->pid = -1;
 		pthread_mutex_unlock(&plock);
 		error = pipe2(p, O_CLOEXEC) == -1 ? errno : 0;
-		if (error == 0 && (error = startjob(w, j, p[1], &pid)) != 0) {
+		if (error == 0 && opt.pipe && pipe2(q, O_CLOEXEC) == -1) {
+			error = errno;
 			close(p[0]);
 			close(p[1]);
+		}
+		if (error == 0 && (error = startjob(w, j, q[0], p[1], &pid)) !=
+		    0) {
+			close(p[0]);
+			close(p[1]);
+			if (q[0] != -1) {
+				close(q[0]);
+				close(q[1]);
+				q[0] = q[1] = -1;
+			}
 		}
 		if (error != EMFILE && error != ENFILE && error != EAGAIN)
 			break;
@@ -277,10 +386,10 @@ run(struct worker *w, struct job *j)
 	}
 	if (error != 0) {
 		reaped(w);
-		warnc(error, "record %ju", (uintmax_t)j->seq);
+		warnc(error, "record %ju", (uintmax_t)j->recno);
 		if (error == EMFILE || error == ENFILE || error == EAGAIN)
 			smap_stop(STOP_ERROR, 0);
-		return -1;
+		return;
 	}
 	pthread_mutex_lock(&plock);
 	w->pid = pid;
@@ -288,11 +397,61 @@ run(struct worker *w, struct job *j)
 		kill(-pid, killsig);
 	pthread_mutex_unlock(&plock);
 	close(p[1]);
+	if (q[0] != -1) {
+		close(q[0]);
+		fcntl(q[1], F_SETFL, O_NONBLOCK);
+		if (j->len == 0) {
+			close(q[1]);
+			q[1] = -1;
+		}
+	}
+	if (opt.timeout > 0)
+		deadline = now_ms() + opt.timeout;
+	w->atline = 1;
+	if (opt.tag)
+		mkprefix(w, j);
 
 	for (;;) {
-		if (live && (n = order_splice(p[0])) >= 0) {
+		if (q[1] != -1 || (deadline != 0 && stage < 2)) {
+			nfd = 0;
+			if (q[1] != -1) {
+				pfd[nfd].fd = q[1];
+				pfd[nfd++].events = POLLOUT;
+			}
+			pfd[nfd].fd = p[0];
+			pfd[nfd].events = POLLIN;
+			ms = -1;
+			if (deadline != 0 && stage < 2) {
+				now = now_ms();
+				ms = deadline > now ? deadline - now : 0;
+			}
+			if (poll(pfd, nfd + 1, ms) == -1 && errno != EINTR)
+				err(EXIT_ERR, "poll");
+			if (deadline != 0 && stage < 2 && now_ms() >= deadline) {
+				/* --timeout: TERM, KILL after the grace. */
+				kill(-pid, stage == 0 ? SIGTERM : SIGKILL);
+				deadline = now_ms() + GRACE_MS;
+				t->timedout = 1;
+				stage++;
+			}
+			if (q[1] != -1 && (pfd[0].revents & (POLLOUT | POLLERR |
+			    POLLHUP))) {
+				n = write(q[1], j->rec + sent, j->len - sent);
+				if (n > 0)
+					sent += n;
+				if (sent == j->len || (n == -1 &&
+				    errno != EAGAIN && errno != EINTR)) {
+					close(q[1]);
+					q[1] = -1;
+				}
+			}
+			if (!(pfd[nfd].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+		}
+		if (live && !opt.tag && (n = order_splice(p[0])) >= 0) {
 			if (n == 0)
 				break;
+			t->received += n;
 			continue;
 		}
 		if (w->buf == NULL)
@@ -300,16 +459,19 @@ run(struct worker *w, struct job *j)
 		if ((n = read(p[0], w->buf, CHUNK)) == -1) {
 			if (errno == EINTR)
 				continue;
-			warn("record %ju: read", (uintmax_t)j->seq);
+			warn("record %ju: read", (uintmax_t)j->recno);
 			break;
 		}
 		if (n == 0)
 			break;
-		if (!live)
-			live = order_hold(j, w->buf, n);
-		if (live)
-			order_write(w->buf, n);
+		t->received += n;
+		if (opt.tag)
+			tagemit(w, j, w->buf, n, &live);
+		else
+			emit(j, w->buf, n, &live);
 	}
+	if (q[1] != -1)
+		close(q[1]);
 	close(p[0]);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR) {
@@ -318,7 +480,15 @@ run(struct worker *w, struct job *j)
 			break;
 		}
 	reaped(w);
-	return status;
+	t->sent = sent;
+	t->status = status;
+}
+
+/* Whether wait status st is a success. */
+static int
+succeeded(int st)
+{
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* A worker thread: runs jobs until there are no more. */
@@ -327,16 +497,46 @@ spawn_main(void *arg)
 {
 	struct worker	*w = arg;
 	struct job	*j;
+	struct try	 t;
+	const char	*line;
+	size_t		 len;
+	unsigned	 tries;
+	int		 live;
 
 	while ((j = order_take()) != NULL) {
 		if (j->bad != NULL) {
-			warnx("record %ju: %s", (uintmax_t)j->seq, j->bad);
+			warnx("record %ju: %s", (uintmax_t)j->recno, j->bad);
 			j->status = -1;
-		} else
-			j->status = run(w, j);
+		} else if (opt.dryrun) {
+			line = cmd_line(j, w->slot, &len);
+			live = 0;
+			emit(j, line, len, &live);
+			emit(j, "\n", 1, &live);
+			j->status = 0;
+		} else {
+			for (tries = 1; ; tries++) {
+				if (opt.retries > 1)
+					order_try(j, tries < opt.retries);
+				run(w, j, &t);
+				if (t.timedout && succeeded(t.status))
+					t.status = -1;
+				if (opt.joblog != NULL)
+					report_job(j, &t, cmd_line(j, w->slot,
+					    NULL));
+				if (succeeded(t.status) ||
+				    tries >= opt.retries || smap_stopping())
+					break;
+				order_discard(j);
+			}
+			j->status = t.status;
+		}
 		order_done(j);
 	}
 	free(w->buf);
+	free(w->prefix);
+	free(w->tagbuf);
 	cmd_free();
+	spawn_exited++;
+	smap_wake();
 	return NULL;
 }
