@@ -127,7 +127,7 @@ help(void)
 "  -d, --delimiter C      records end at byte C (\\n \\t \\0 \\\\ \\xHH)\n"
 "  -h, --help             print this help and exit\n"
 "  -I STR                 use STR in place of {}\n"
-"  -j, --jobs N           jobs at once: N, N%, +N, -N (of online CPUs)\n"
+"  -j, --jobs N           jobs at once: N, N%%, +N, -N (of online CPUs)\n"
 "  -k, --keep-order       outputs in input order (the default)\n"
 "  -n, -N, --max-args N   up to N records per job\n"
 "  -u, --unordered        each output whole as its job ends\n"

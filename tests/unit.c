@@ -156,10 +156,13 @@ static const char *
 line(int argc, char **argv, const char *r, int *direct)
 {
 	static struct job	j;
+	static size_t		end;
 
 	cmd_init(argc, argv);
 	j.rec = (char *)r;
-	j.len = strlen(r);
+	j.len = end = strlen(r);
+	j.ends = &end;
+	j.nrec = 1;
 	j.seq = 7;
 	*direct = cmd_direct();
 	return cmd_line(&j, 2, NULL);
@@ -168,7 +171,9 @@ line(int argc, char **argv, const char *r, int *direct)
 static void
 test_template(void)
 {
-	struct job	 j = { .rec = "a b", .len = 3, .seq = 3 };
+	size_t		 end3 = 3;
+	struct job	 j = { .rec = "a b", .len = 3, .seq = 3, .nrec = 1,
+			    .ends = &end3 };
 	char		*a1[] = { "echo" };
 	char		*a2[] = { "printf", "%s-{}-{#}-{%}\\n" };
 	char		*a3[] = { "sleep 1; echo {}" };
@@ -194,6 +199,24 @@ test_template(void)
 	CHECK(strcmp(line(2, (char *[]){ "cat", "XX{}" }, "r", &d),
 	    "cat r{}") == 0);
 	opt.repl = "{}";
+	/* -n: each record quoted, joined by spaces. */
+	{
+		size_t		 ends[3] = { 1, 4, 4 };
+		struct job	 m = { .rec = "aa bc", .len = 4, .nrec = 3,
+				    .ends = ends, .seq = 1 };
+
+		opt.maxargs = 3;
+		cmd_init(2, (char *[]){ "echo", "<{}>" });
+		CHECK(strcmp(cmd_line(&m, 1, NULL), "echo <a 'a b' ''>") == 0);
+		CHECK(!cmd_direct());
+		opt.maxargs = 1;
+	}
+	/* --colsep: columns; past the last, empty; none: all appended. */
+	opt.colsep = ",";
+	CHECK(strcmp(line(2, (char *[]){ "echo", "{2}{1}{4}" }, "a,b c,", &d),
+	    "echo 'b c'a''") == 0);
+	CHECK(strcmp(line(1, a1, "x,,y", &d), "echo x '' y") == 0);
+	opt.colsep = NULL;
 }
 
 int
