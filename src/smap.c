@@ -44,6 +44,9 @@ static atomic_int	 why;		/* enum stop; written under stlock */
 static int		 whysig;	/* STOP_SIGNAL: which; under stlock */
 static int		 ctl[2];	/* threads wake main */
 
+/* Where main is in stopping the jobs. */
+enum { P_RUN, P_WAIT, P_GRACE, P_KILLED };
+
 enum {
 	OPT_BLOCK = CHAR_MAX + 1,
 	OPT_COLSEP,
@@ -91,6 +94,7 @@ static void __dead	usage(const char *, ...);
 static void __dead	help(void);
 static void __dead	die(int);
 static long		msleft(const struct timespec *);
+static void		setdeadline(struct timespec *, long);
 static void		fdsetup(void);
 static unsigned		parse_jobs(const char *);
 static long		parse_duration(const char *);
@@ -305,6 +309,19 @@ die(int sig)
 	_exit(128 + sig);
 }
 
+/* Sets *d to ms milliseconds from now. */
+static void
+setdeadline(struct timespec *d, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += ms % 1000 * 1000000L;
+	if (d->tv_nsec >= 1000000000L) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000L;
+	}
+}
+
 /* Milliseconds until deadline, at least 0. */
 static long
 msleft(const struct timespec *deadline)
@@ -358,7 +375,7 @@ main(int argc, char *argv[])
 	char			 drain[64];
 	uint64_t		 mm;
 	long			 n;
-	int			 ch, error, sfd, infd, acted, watchout, killed;
+	int			 ch, error, sfd, infd, acted, watchout, phase;
 	int			 timeout;
 
 	n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -523,40 +540,38 @@ main(int argc, char *argv[])
 	pfd[2].events = 0;
 	watchout = 1;
 	acted = STOP_NONE;
-	killed = 0;
+	phase = P_RUN;
 	for (;;) {
 		if (why != acted) {
 			acted = why;
-			killed = 0;
 			if (acted == STOP_DONE)
 				break;
 			if (acted == STOP_HALT)
 				order_halt();
 			else
 				order_stop();
-			if (acted != STOP_HALT || opt.halt.when == HALT_NOW)
+			phase = P_WAIT;		/* --halt soon: let them end */
+			if (acted != STOP_HALT || opt.halt.when == HALT_NOW) {
 				spawn_kill(acted == STOP_SIGNAL ? whysig :
 				    SIGTERM);
-			else
-				killed = 1;	/* soon: let them finish */
-			clock_gettime(CLOCK_MONOTONIC, &deadline);
-			deadline.tv_sec += GRACE_MS / 1000;
-			deadline.tv_nsec += GRACE_MS % 1000 * 1000000L;
-			if (deadline.tv_nsec >= 1000000000L) {
-				deadline.tv_sec++;
-				deadline.tv_nsec -= 1000000000L;
+				phase = P_GRACE;
+				setdeadline(&deadline, GRACE_MS);
 			}
 		}
+		/* --halt waits for every output; others for the jobs. */
 		if (acted == STOP_HALT && spawn_exited == opt.njobs)
 			break;
 		if (acted > STOP_HALT && spawn_kill(0) == 0)
 			break;
-		if (acted > STOP_DONE && !killed && msleft(&deadline) == 0) {
+		if (phase == P_GRACE && msleft(&deadline) == 0) {
 			spawn_kill(SIGKILL);
-			killed = 1;
+			phase = acted == STOP_HALT ? P_WAIT : P_KILLED;
+			setdeadline(&deadline, 100);
 		}
-		timeout = acted > STOP_DONE && !killed ?
-		    (int)msleft(&deadline) : -1;
+		/* A worker stuck writing to a stopped reader: jobs are dead. */
+		if (phase == P_KILLED && msleft(&deadline) == 0)
+			break;
+		timeout = phase >= P_GRACE ? (int)msleft(&deadline) : -1;
 		if (opt.progress) {
 			report_progress(0);
 			if (timeout == -1 || timeout > 100)
