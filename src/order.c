@@ -53,6 +53,7 @@ static struct {
 
 static atomic_int	outbad;		/* standard output failed */
 static atomic_int	nosplice;	/* splice(2) to it fails */
+static int		spillbad;	/* $TMPDIR failed; under o.lock */
 
 static void	hold(struct job *, const char *, size_t);
 static void	copy(int, off_t, off_t);
@@ -293,10 +294,13 @@ hold(struct job *j, const char *buf, size_t n)
 		o.held += n;
 		return;
 	}
+	if (spillbad)
+		return;		/* smap is stopping with an error */
 	if ((dir = getenv("TMPDIR")) == NULL || *dir == '\0')
 		dir = "/tmp";
 	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
 		warn("%s", dir);
+		spillbad = 1;
 		smap_stop(STOP_ERROR, 0);
 		return;
 	}
@@ -305,6 +309,7 @@ hold(struct job *j, const char *buf, size_t n)
 			if (errno == EINTR)
 				continue;
 			warn("%s", dir);
+			spillbad = 1;
 			smap_stop(STOP_ERROR, 0);
 			return;
 		}

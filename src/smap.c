@@ -508,7 +508,8 @@ main(int argc, char *argv[])
 	    (infd = open(opt.input, O_RDONLY | O_CLOEXEC)) == -1)
 		err(EXIT_ERR, "%s", opt.input);
 
-	signal(SIGPIPE, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);	/* EPIPE from write(2) instead */
+	signal(SIGXFSZ, SIG_IGN);	/* EFBIG instead */
 	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

@@ -129,6 +129,7 @@ spawn_init(void)
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
 	sigaddset(&dfl, SIGCHLD);
+	sigaddset(&dfl, SIGXFSZ);
 	posix_spawnattr_init(&sattr);
 	posix_spawnattr_setsigmask(&sattr, &none);
 	posix_spawnattr_setsigdefault(&sattr, &dfl);
