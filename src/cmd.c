@@ -220,7 +220,7 @@ plan_direct(void)
 	rem = segs[w0].s + segs[w0].len - p;
 	if ((k = strcspn(p, " \t")) >= rem) {
 		k = rem;
-		if (w0 + 1 < nsegs)
+		if (w0 + 1 < nsegs && segs[w0 + 1].type != SEG_LIT)
 			return 0;		/* e.g. prog{} */
 	}
 	if (memchr(p, '=', k) != NULL)
