@@ -8,6 +8,7 @@
  * output on.  Only the owner writes, so outputs never interleave.
  */
 
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -24,7 +25,7 @@
 
 #include "smap.h"
 
-#define KEEPBUF	(64 * 1024)	/* larger buffers are not kept for reuse */
+#define KEEPBUF	4096	/* larger buffers are not kept for reuse */
 #define MAXFREE	1024		/* jobs kept for reuse */
 
 static struct {
@@ -53,6 +54,7 @@ static struct {
 
 static atomic_int	outbad;		/* standard output failed */
 static atomic_int	nosplice;	/* splice(2) to it fails */
+static atomic_int	nosendfile;	/* sendfile(2) to it fails */
 static int		spillbad;	/* $TMPDIR failed; under o.lock */
 
 static void	hold(struct job *, const char *, size_t);
@@ -450,13 +452,32 @@ order_splice(int fd)
 	}
 }
 
-/* Writes len bytes of file fd from off to standard output. */
+/*
+ * Writes len bytes of file fd from off to standard output: sendfile(2)
+ * where it serves, else pread(2) and write(2).
+ */
 static void
 copy(int fd, off_t off, off_t len)
 {
 	char	 buf[CHUNK];
 	ssize_t	 r;
 
+	while (len > 0 && !outbad && !nosendfile) {
+		r = sendfile(STDOUT_FILENO, fd, &off, len);
+		if (r > 0)
+			len -= r;
+		else if (r == -1 && errno == EINTR)
+			continue;
+		else if (r == -1 && (errno == EINVAL || errno == ENOSYS ||
+		    errno == EAGAIN))
+			nosendfile = 1;
+		else {
+			if (r == -1 && errno != EIO)
+				outerr(errno);
+			else
+				nosendfile = 1;
+		}
+	}
 	while (len > 0 && !outbad) {
 		r = pread(fd, buf, len < CHUNK ? len : CHUNK, off);
 		if (r == -1 && errno == EINTR)
