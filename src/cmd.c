@@ -413,9 +413,9 @@ expand(const struct seg *sg, const struct job *j, unsigned slot, char *out,
 		return fmtnum(out, slot);
 	if (opt.pipe)
 		return 0;
-	for (from = i = 0; i < j->nrec; from = j->ends[i++]) {
+	for (from = i = 0; i < j->nrec; from = job_end(j, i++)) {
 		r = j->rec + from;
-		n = j->ends[i] - from;
+		n = job_end(j, i) - from;
 		if (sg->type == SEG_COLS) {
 			for (at = 0; at <= n; ) {
 				k = nextcol(r, n, &at, &p);

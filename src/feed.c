@@ -13,7 +13,7 @@
 
 #include "smap.h"
 
-#define READSZ	(256 * 1024)
+#define READSZ	(64 * 1024)
 
 _Atomic uint64_t	feed_bytes;	/* input consumed, for --progress */
 
@@ -99,9 +99,13 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 	need = cur->len + len + 2;
 	if (need > cur->reccap) {
 		cur->reccap = need > 2 * cur->reccap ? need : 2 * cur->reccap;
-		cur->rec = xreallocarray(cur->rec, 1, cur->reccap);
+		if (cur->rec == cur->inl) {
+			cur->rec = xmalloc(cur->reccap);
+			memcpy(cur->rec, cur->inl, cur->len);
+		} else
+			cur->rec = xreallocarray(cur->rec, 1, cur->reccap);
 	}
-	if (cur->nrec + 1 > cur->endcap) {
+	if (cur->nrec > cur->endcap) {
 		cur->endcap = cur->endcap < 4 ? 4 : 2 * cur->endcap;
 		cur->ends = xreallocarray(cur->ends, cur->endcap,
 		    sizeof(*cur->ends));
@@ -111,7 +115,11 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 	if (opt.pipe && complete)
 		cur->rec[cur->len++] = opt.delim;
 	cur->rec[cur->len] = '\0';
-	cur->ends[cur->nrec++] = cur->len;
+	if (cur->nrec == 0)
+		cur->end1 = cur->len;
+	else
+		cur->ends[cur->nrec - 1] = cur->len;
+	cur->nrec++;
 	if (!opt.pipe && cur->bad == NULL && memchr(rec, '\0', len) != NULL) {
 		cur->bad = "contains a NUL byte";
 		cur->recno = seq;

@@ -106,6 +106,8 @@ order_alloc(void)
 	if (j == NULL) {
 		j = xcalloc(1, sizeof(*j));
 		j->spill = -1;
+		j->rec = j->inl;
+		j->reccap = sizeof(j->inl);
 	}
 	return j;
 }
@@ -285,7 +287,7 @@ hold(struct job *j, const char *buf, size_t n)
 
 	if (j->spill == -1 && o.held + n <= opt.maxmem) {
 		if (j->outlen + n > j->outcap) {
-			cap = j->outcap < 256 ? 256 : j->outcap;
+			cap = j->outcap == 0 ? 32 : j->outcap;
 			while (cap < j->outlen + n)
 				cap *= 2;
 			j->out = xreallocarray(j->out, 1, cap);
@@ -533,11 +535,12 @@ release(struct job *j)
 	}
 	if (j->reccap > KEEPBUF) {
 		free(j->rec);
-		j->rec = NULL;
-		j->reccap = 0;
+		j->rec = j->inl;
+		j->reccap = sizeof(j->inl);
 	}
 	if (o.nfree >= MAXFREE) {
-		free(j->rec);
+		if (j->rec != j->inl)
+			free(j->rec);
 		free(j->ends);
 		free(j->out);
 		free(j);

@@ -378,6 +378,7 @@ main(int argc, char *argv[])
 	int			 ch, error, sfd, infd, acted, watchout, phase;
 	int			 timeout;
 
+	setvbuf(stderr, NULL, _IOLBF, BUFSIZ);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	opt.njobs = n < 1 ? 1 : n > MAXJOBS ? MAXJOBS : n;
 	while ((ch = getopt_long(argc, argv, "+0a:b:d:hI:j:kN:n:uV", longopts,

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* Exit statuses (SPEC.md, smap.1 EXIT STATUS). */
@@ -36,6 +37,21 @@ enum stop {
 	STOP_EPIPE,		/* downstream closed: die of SIGPIPE */
 	STOP_SIGNAL		/* SIGINT, SIGTERM, SIGHUP: die of it */
 };
+
+/*
+ * Diagnostics come from several threads: each is one line, written by a
+ * single write(2) (stderr is line buffered) under stderr's lock, so that
+ * two never mix.
+ */
+#define warn(...)	do {						\
+	flockfile(stderr); warn(__VA_ARGS__); funlockfile(stderr);	\
+} while (0)
+#define warnx(...)	do {						\
+	flockfile(stderr); warnx(__VA_ARGS__); funlockfile(stderr);	\
+} while (0)
+#define warnc(...)	do {						\
+	flockfile(stderr); warnc(__VA_ARGS__); funlockfile(stderr);	\
+} while (0)
 
 #ifndef __dead
 #define __dead		__attribute__((__noreturn__))
@@ -83,10 +99,12 @@ struct job {
 	TAILQ_ENTRY(job) entry;		/* window list, under order lock */
 	uint64_t	 seq;		/* job number, from 1 */
 	uint64_t	 recno;		/* its first (or bad) record's */
-	char		*rec;		/* records; owned; kept for reuse */
+	char		*rec;		/* records: inl or owned; reused */
 	size_t		 len;
 	size_t		 reccap;
-	size_t		*ends;		/* end of each record in rec */
+	char		 inl[24];	/* a short record */
+	size_t		 end1;		/* end of the first record in rec */
+	size_t		*ends;		/* ends of the others (-n) */
 	size_t		 nrec;
 	size_t		 endcap;
 	const char	*bad;		/* why it cannot run, or NULL */
@@ -116,6 +134,13 @@ struct try {
 };
 
 extern struct opts opt;
+
+/* Where record i of job j ends in j->rec. */
+static inline size_t
+job_end(const struct job *j, size_t i)
+{
+	return i == 0 ? j->end1 : j->ends[i - 1];
+}
 
 /* cmd.c */
 void		 cmd_init(int, char **);

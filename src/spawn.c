@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static int		 devnull;
 static const char	*shpath, *sh0;
 
 _Atomic unsigned	 spawn_exited;	/* worker threads that ended */
+static atomic_int	 nores;		/* out of descriptors: reported */
 
 static void	 mkenv(void);
 static void	 run(struct worker *, struct job *, struct try *);
@@ -283,8 +285,8 @@ mkprefix(struct worker *w, const struct job *j)
 		w->precap = j->len + j->nrec + 1;
 		w->prefix = xreallocarray(w->prefix, 1, w->precap);
 	}
-	for (from = i = 0; i < j->nrec; from = j->ends[i++]) {
-		n = j->ends[i] - from;
+	for (from = i = 0; i < j->nrec; from = job_end(j, i++)) {
+		n = job_end(j, i) - from;
 		if (opt.pipe && n > 0 && j->rec[from + n - 1] == opt.delim)
 			n--;
 		if (i > 0)
@@ -387,9 +389,13 @@ run(struct worker *w, struct job *j, struct try *t)
 	}
 	if (error != 0) {
 		reaped(w);
-		warnc(error, "record %ju", (uintmax_t)j->recno);
-		if (error == EMFILE || error == ENFILE || error == EAGAIN)
+		if (error != EMFILE && error != ENFILE && error != EAGAIN)
+			warnc(error, "record %ju", (uintmax_t)j->recno);
+		else if (!atomic_exchange(&nores, 1)) {
+			/* No job runs, and none can be started: give up. */
+			warnc(error, "record %ju", (uintmax_t)j->recno);
 			smap_stop(STOP_ERROR, 0);
+		}
 		return;
 	}
 	pthread_mutex_lock(&plock);

@@ -156,12 +156,10 @@ static const char *
 line(int argc, char **argv, const char *r, int *direct)
 {
 	static struct job	j;
-	static size_t		end;
 
 	cmd_init(argc, argv);
 	j.rec = (char *)r;
-	j.len = end = strlen(r);
-	j.ends = &end;
+	j.len = j.end1 = strlen(r);
 	j.nrec = 1;
 	j.seq = 7;
 	*direct = cmd_direct();
@@ -171,9 +169,8 @@ line(int argc, char **argv, const char *r, int *direct)
 static void
 test_template(void)
 {
-	size_t		 end3 = 3;
 	struct job	 j = { .rec = "a b", .len = 3, .seq = 3, .nrec = 1,
-			    .ends = &end3 };
+			    .end1 = 3 };
 	char		*a1[] = { "echo" };
 	char		*a2[] = { "printf", "%s-{}-{#}-{%}\\n" };
 	char		*a3[] = { "sleep 1; echo {}" };
@@ -201,9 +198,9 @@ test_template(void)
 	opt.repl = "{}";
 	/* -n: each record quoted, joined by spaces. */
 	{
-		size_t		 ends[3] = { 1, 4, 4 };
+		size_t		 ends[2] = { 4, 4 };
 		struct job	 m = { .rec = "aa bc", .len = 4, .nrec = 3,
-				    .ends = ends, .seq = 1 };
+				    .end1 = 1, .ends = ends, .seq = 1 };
 
 		opt.maxargs = 3;
 		cmd_init(2, (char *[]){ "echo", "<{}>" });
