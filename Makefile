@@ -15,7 +15,7 @@ BATS?=	bats
 SAN_CFLAGS= -O1 -g -fno-omit-frame-pointer
 
 .PHONY: all check check-unit check-bats check-asan check-tsan \
-	check-valgrind lint install uninstall clean bench
+	check-valgrind lint install uninstall clean bench fuzz soak
 
 all: $(B)/smap
 
@@ -69,6 +69,14 @@ lint:
 bench: $(B)/smap
 	bench/run
 
+# libFuzzer targets (clang), FUZZ_SECONDS each.
+fuzz:
+	fuzz/run
+
+# 200,000 records of random jobs; flat memory and descriptors.
+soak: $(B)/smap
+	SMAP=$(abspath $(B))/smap tests/soak.sh
+
 install: $(B)/smap
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(B)/smap $(DESTDIR)$(BINDIR)/smap
@@ -79,4 +87,4 @@ uninstall:
 
 clean:
 	rm -f src/*.o src/smap src/unit
-	rm -rf build-asan build-tsan build-valgrind
+	rm -rf build-asan build-tsan build-valgrind bench/.build fuzz/.build
