@@ -116,6 +116,7 @@ xs() {
 }
 
 @test "few file descriptors: a clear error or a full run, never a crash or a hang" {
+	no_valgrind "valgrind needs descriptors"
 	local n bad
 	seq 300 >"$T/in"
 	for n in 5 8 12 16; do
@@ -188,6 +189,7 @@ xs() {
 }
 
 @test "records longer than the argument limit fail, the others run" {
+	no_valgrind "a failed execve"
 	{
 		echo a
 		xs 300000
@@ -204,6 +206,7 @@ xs() {
 }
 
 @test "records longer than the argument limit fail without a shell too" {
+	no_valgrind "a failed execve"
 	{
 		echo a
 		xs 300000
@@ -216,6 +219,7 @@ xs() {
 }
 
 @test "diagnostics of records failing together are whole lines" {
+	no_valgrind "a failed execve"
 	# 200 records, each over Linux's 128 KiB limit on one argument.
 	local line i
 	line=$(xs 135000)

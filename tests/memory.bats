@@ -59,6 +59,7 @@ peak_rss() {
 }
 
 @test "a TMPDIR that cannot be written is an error naming it, exit 1" {
+	no_valgrind "valgrind writes to TMPDIR"
 	run -1 --separate-stderr bash -c "TMPDIR=$T/nosuch smap -j2 --max-memory 64K \
 	    'if [ {} = 1 ]; then sleep 0.5; else head -c 1000000 /dev/zero; fi' < <(seq 2) >/dev/null"
 	assert_equal "$stderr" "smap: $T/nosuch: No such file or directory"

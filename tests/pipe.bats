@@ -100,6 +100,7 @@ teardown() {
 }
 
 @test "head -2000 behind a slow reader gets exactly 2000 lines (yes-head.sh)" {
+	no_valgrind "too slow"
 	run -0 timeout 20 bash -c \
 	    "seq 100000 | smap -j4 echo | head -2000 | (sleep 0.5; wc -l)"
 	assert_output "2000"

@@ -35,6 +35,7 @@ load test_helper
 }
 
 @test "exit 123 when a program is not found; the others still run" {
+	no_valgrind "a failed execve"
 	run -123 --separate-stderr timeout 10 smap -j 1 nosuch_smap_program \
 	    < <(seq 3)
 	assert_output ""

@@ -89,3 +89,9 @@ wait_exit() {
 	status=0
 	wait "$1" || status=$?
 }
+
+# Skips a test that cannot run under valgrind (make check-valgrind): it
+# dies when a job's execve(2) fails, and uses TMPDIR and descriptors itself.
+no_valgrind() {
+	[ -z "${SMAP_VALGRIND:-}" ] || skip "under valgrind: $1"
+}
