@@ -62,6 +62,7 @@ static _Thread_local size_t	*avoff;
 static _Thread_local size_t	 avcap;
 
 static int	issafe(int);
+static int	reserved(const char *, size_t);
 static int	match(const char *, int *);
 static void	addseg(int, const char *, size_t);
 static int	plan_direct(void);
@@ -77,6 +78,27 @@ issafe(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || strchr("_./,:@+=%-", c) != NULL;
+}
+
+/*
+ * Whether the n bytes at s are a word the shell reads as syntax in
+ * command position, where a record may stand: a reserved word of sh or
+ * bash.  (An assignment, NAME=, has a '=' and is quoted anyway.)
+ */
+static int
+reserved(const char *s, size_t n)
+{
+	static const char *const words[] = {
+		"case", "coproc", "do", "done", "elif", "else", "esac", "fi",
+		"for", "function", "if", "in", "select", "then", "time",
+		"until", "while",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i]) == n && memcmp(s, words[i], n) == 0)
+			return 1;
+	return 0;
 }
 
 /* The replacement string at s, its length and type, or 0. */
@@ -253,7 +275,9 @@ cmd_direct(void)
 
 /*
  * Quotes s for the shell into out, which has room for 4 * n + 2 bytes:
- * as it is when every byte is safe, else in single quotes, each ' as '\''.
+ * as it is when every byte is safe and it can be neither an assignment,
+ * a reserved word nor an option to the shell (-n, +x starting the line),
+ * else in single quotes, each ' as '\''.
  * Returns the length written.
  */
 size_t
@@ -262,9 +286,10 @@ cmd_quote(char *out, const char *s, size_t n)
 	size_t	 i, o;
 
 	for (i = 0; i < n; i++)
-		if (!issafe((unsigned char)s[i]))
+		if (!issafe((unsigned char)s[i]) || s[i] == '=')
 			break;
-	if (n > 0 && i == n) {
+	if (n > 0 && i == n && s[0] != '-' && s[0] != '+' &&
+	    !reserved(s, n)) {
 		memcpy(out, s, n);
 		return n;
 	}
@@ -458,8 +483,12 @@ cmd_line(const struct job *j, unsigned slot, size_t *lenp)
 	for (i = 0; i < nsegs; i++)
 		if (segs[i].type != SEG_LIT)
 			max += 7 * j->len + 3 * j->nrec + 24;
-	b = grow(max);
-	for (o = i = 0; i < nsegs; i++) {
+	b = grow(max + 1);
+	o = 0;
+	if (nsegs > 0 && segs[0].type == SEG_LIT && (segs[0].s[0] == '-' ||
+	    segs[0].s[0] == '+'))
+		b[o++] = ' ';	/* sh -c -x would take it for an option */
+	for (i = 0; i < nsegs; i++) {
 		if (segs[i].type == SEG_LIT) {
 			memcpy(b + o, segs[i].s, segs[i].len);
 			o += segs[i].len;

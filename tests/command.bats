@@ -308,3 +308,9 @@ nasty=(
 	assert_equal "$status" 123
 	[[ $stderr == *nosuch* ]]
 }
+
+@test "a record in command position is a word, never an assignment or a keyword" {
+	run -123 --separate-stderr smap -j1 '{} env' < <(printf 'A=1\nif\nin\ndone\n')
+	refute_output --partial "A=1"
+	assert_equal "$(sort <<<"$stderr")" "$(printf 'sh: 1: A=1: not found\nsh: 1: done: not found\nsh: 1: if: not found\nsh: 1: in: not found')"
+}

@@ -32,6 +32,7 @@ smap=$(cd "$(dirname "$smap")" && pwd)/$(basename "$smap")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/smap-soak.XXXXXX")
 pid=
+# shellcheck disable=SC2317
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
 	rm -rf "$tmp"
@@ -130,7 +131,7 @@ pid=$!
 # Samples: microseconds since start, VmRSS in KiB, open descriptors.
 : >"$tmp/samples"
 while :; do
-	rss= state=
+	rss='' state=''
 	while read -r k v _; do
 		case $k in
 		State:)	state=$v ;;

@@ -87,6 +87,12 @@ test_quote(void)
 	CHECK(cmd_quote(buf, "a-b_c.d/e", 9) == 9 &&
 	    memcmp(buf, "a-b_c.d/e", 9) == 0);
 	CHECK(cmd_quote(buf, "", 0) == 2 && memcmp(buf, "''", 2) == 0);
+	/* A record in command position: no assignment, no reserved word. */
+	CHECK(cmd_quote(buf, "A=1", 3) == 5 && memcmp(buf, "'A=1'", 5) == 0);
+	CHECK(cmd_quote(buf, "if", 2) == 4 && memcmp(buf, "'if'", 4) == 0);
+	CHECK(cmd_quote(buf, "in", 2) == 4);
+	CHECK(cmd_quote(buf, "iff", 3) == 3);
+	CHECK(cmd_quote(buf, "-n", 2) == 4 && memcmp(buf, "'-n'", 4) == 0);
 	CHECK(cmd_quote(buf, "'", 1) == 6 && memcmp(buf, "''\\'''", 6) == 0);
 }
 
@@ -190,6 +196,7 @@ test_template(void)
 	CHECK(strcmp(av[0], "cat") == 0 && strcmp(av[1], "a b") == 0 &&
 	    strcmp(av[2], "xa by") == 0 && av[3] == NULL);
 	CHECK(strcmp(line(2, a5, "q", &d), "FOO=1 env q") == 0 && !d);
+	CHECK(strcmp(line(1, (char *[]){ "-x" }, "q", &d), " -x q") == 0);
 	/* {#} counts as a replacement string: nothing is appended. */
 	CHECK(strcmp(line(1, a6, "q", &d), "echo 7") == 0);
 	opt.repl = "XX";

@@ -1,0 +1,442 @@
+/*
+ * Fuzzes record splitting: feed_scan over the whole buffer, and the real
+ * feeder (feed_main) reading the same bytes chunk by chunk, give the
+ * records of a plain reference split: a last record without delimiter
+ * counts, a final delimiter makes no empty record.  feed_main reads
+ * through a wrapped read(2) (-Wl,--wrap=read) that serves the input in
+ * chunks of sizes drawn from the input, with EINTR now and then, and
+ * hands its jobs to the order_* stubs below, which check each one: its
+ * records (-n), its bytes (--pipe, --block), its job and record numbers,
+ * a NUL byte reported as bad.  feed_delim never crashes, and agrees
+ * with a reference parse of -d.
+ *
+ * Input: delim, config, big, nchunks, chunk sizes..., then the data.
+ *	config	bits 0-1 -n (1-4), bit 2 --pipe, bits 3-4 --block
+ *		(0, 1, 7, 100 bytes), bits 5-7 how often the window is full
+ *	big	255: the data, 384 KiB of a byte not the delimiter, the
+ *		data again: a record that grows the feeder's 256 KiB buffer
+ *	nchunks	bits 0-2 + 1 chunk sizes follow; bits 4-6 shift them left
+ *		(at least 10 bits with big)
+ *	chunk	size of one read(2), cycled; 0 is a read failing with EINTR
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smap.h"
+
+#define FAKEFD		1000	/* the descriptor feed_main reads */
+#define MAXDATA		(384 * 1024)
+
+extern _Atomic uint64_t feed_bytes __attribute__((__weak__));
+
+ssize_t	__real_read(int, void *, size_t);
+ssize_t	__wrap_read(int, void *, size_t);
+int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
+
+#define FAIL(...) do {							\
+	fprintf(stderr, "fuzz_split: " __VA_ARGS__);			\
+	fputc('\n', stderr);						\
+	abort();							\
+} while (0)
+
+/* A record of the reference split. */
+struct rec {
+	const char	*p;
+	size_t		 len;
+	int		 complete;	/* had its delimiter */
+};
+
+/* What one job held, for the checks after feed_main. */
+struct jobinfo {
+	size_t		 nrec;
+	size_t		 len;
+	int		 early;		/* put because the window was full */
+};
+
+/* The input being served to feed_main, and what it made of it. */
+static struct {
+	const char	*data;
+	size_t		 len, off;
+	const unsigned char *chunks;
+	size_t		 nchunks, ci;
+	int		 shift;
+
+	struct rec	*recs;		/* the reference split */
+	size_t		 nrecs;
+	size_t		 next;		/* the next record expected */
+	uint64_t	 seq0;		/* the first job's number */
+	size_t		 njobs;
+	struct jobinfo	*jobs;
+	size_t		 jobcap;
+	char		*piped;		/* --pipe: every job's bytes */
+	size_t		 pipedlen;
+
+	int		 fullpat;	/* order_more() says full when ... */
+	unsigned	 morecalls;
+	int		 early;		/* order_more() said full */
+	int		 eof;
+
+	struct job	*pool[64];	/* put jobs, reused as order.c does */
+	size_t		 npool;
+	struct job	*all[4096];	/* to free */
+	size_t		 nall;
+} t;
+
+/* read(2) for feed_main: the next chunk of the input. */
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+	size_t	c;
+
+	if (fd != FAKEFD)
+		return __real_read(fd, buf, n);
+	if (t.off == t.len)
+		return 0;
+	c = (size_t)t.chunks[t.ci++ % t.nchunks] << t.shift;
+	if (c == 0) {
+		errno = EINTR;
+		return -1;
+	}
+	if (c > n)
+		c = n;
+	if (c > t.len - t.off)
+		c = t.len - t.off;
+	memcpy(buf, t.data + t.off, c);
+	t.off += c;
+	return c;
+}
+
+/*
+ * A job for the feeder: new, as order.c makes it (rec the inline
+ * buffer), or one put before, with its buffers kept (a large rec given
+ * up, as order.c does) and every other field stale.
+ */
+struct job *
+order_alloc(void)
+{
+	struct job	*j;
+	char		*rec;
+	size_t		*ends, reccap, endcap;
+
+	if (t.npool > 0) {
+		j = t.pool[--t.npool];
+		if (j->reccap > 4096) {
+			free(j->rec);
+			j->rec = j->inl;
+			j->reccap = sizeof(j->inl);
+		}
+		rec = j->rec;
+		reccap = j->reccap;
+		ends = j->ends;
+		endcap = j->endcap;
+		memset(j, 0xa5, sizeof(*j));
+		memset(rec, 0xa5, reccap);
+		j->rec = rec;
+		j->reccap = reccap;
+		j->ends = ends;
+		j->endcap = endcap;
+		j->spill = -1;
+		return j;
+	}
+	if (t.nall == sizeof(t.all) / sizeof(t.all[0]))
+		FAIL("harness: too many jobs");
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		abort();
+	j->spill = -1;
+	j->rec = j->inl;
+	j->reccap = sizeof(j->inl);
+	t.all[t.nall++] = j;
+	return j;
+}
+
+int
+order_more(void)
+{
+	if (t.fullpat > 0 && t.morecalls++ % 8 < (unsigned)t.fullpat) {
+		t.early = 1;
+		return 0;
+	}
+	return 1;
+}
+
+void
+order_unalloc(struct job *j)
+{
+	(void)j;
+	FAIL("order_unalloc while not stopping");
+}
+
+void
+order_eof(void)
+{
+	t.eof++;
+}
+
+/* Checks job j as the feeder puts it in the window. */
+void
+order_put(struct job *j)
+{
+	const struct rec *r;
+	size_t		 i, from, n, want, nul;
+
+	if (t.eof)
+		FAIL("job put after order_eof");
+	if (t.njobs == 0)
+		t.seq0 = j->seq;
+	if (j->seq != t.seq0 + t.njobs)
+		FAIL("job %zu: seq %llu, not %llu", t.njobs + 1,
+		    (unsigned long long)j->seq,
+		    (unsigned long long)(t.seq0 + t.njobs));
+	if (j->nrec < 1 || j->nrec > opt.maxargs)
+		FAIL("job %zu: %zu records, -n %zu", t.njobs + 1, j->nrec,
+		    opt.maxargs);
+	if (t.next + j->nrec > t.nrecs)
+		FAIL("job %zu: records past the %zu of the input",
+		    t.njobs + 1, t.nrecs);
+	if (j->len + 1 > j->reccap || j->rec[j->len] != '\0')
+		FAIL("job %zu: rec not NUL-terminated", t.njobs + 1);
+	nul = 0;
+	for (from = i = 0; i < j->nrec; from = job_end(j, i++)) {
+		r = &t.recs[t.next + i];
+		if (job_end(j, i) < from || job_end(j, i) > j->len)
+			FAIL("job %zu: record %zu ends at %zu, out of order",
+			    t.njobs + 1, i + 1, job_end(j, i));
+		n = job_end(j, i) - from;
+		want = r->len + (opt.pipe && r->complete);
+		if (n != want || memcmp(j->rec + from, r->p, r->len) != 0 ||
+		    (want > r->len &&
+		    (unsigned char)j->rec[from + r->len] != opt.delim))
+			FAIL("job %zu: record %zu (%zu bytes) differs from "
+			    "record %zu of the input (%zu bytes)", t.njobs + 1,
+			    i + 1, n, t.next + i + 1, want);
+		if (nul == 0 && !opt.pipe && memchr(r->p, '\0', r->len))
+			nul = t.next + i + 1;
+	}
+	if (job_end(j, j->nrec - 1) != j->len)
+		FAIL("job %zu: last end %zu, len %zu", t.njobs + 1,
+		    job_end(j, j->nrec - 1), j->len);
+	if ((nul != 0) != (j->bad != NULL))
+		FAIL("job %zu: bad is %s, NUL in record %zu", t.njobs + 1,
+		    j->bad != NULL ? j->bad : "NULL", nul);
+	if (j->recno != (nul != 0 ? nul : t.next + 1))
+		FAIL("job %zu: recno %llu, not %zu", t.njobs + 1,
+		    (unsigned long long)j->recno, nul != 0 ? nul : t.next + 1);
+	if (opt.pipe) {
+		memcpy(t.piped + t.pipedlen, j->rec, j->len);
+		t.pipedlen += j->len;
+	}
+	if (t.njobs == t.jobcap) {
+		t.jobcap = t.jobcap == 0 ? 64 : 2 * t.jobcap;
+		if ((t.jobs = realloc(t.jobs, t.jobcap *
+		    sizeof(*t.jobs))) == NULL)
+			abort();
+	}
+	t.jobs[t.njobs].nrec = j->nrec;
+	t.jobs[t.njobs].len = j->len;
+	t.jobs[t.njobs].early = t.early;
+	t.early = 0;
+	t.njobs++;
+	t.next += j->nrec;
+	if (t.npool < sizeof(t.pool) / sizeof(t.pool[0]))
+		t.pool[t.npool++] = j;
+}
+
+/* The reference split of buf at delim, into t.recs. */
+static void
+refsplit(const char *buf, size_t len, int delim)
+{
+	const char	*p, *end = buf + len;
+	size_t		 cap = 0;
+
+	t.nrecs = 0;
+	for (p = buf; p < end; ) {
+		if (t.nrecs == cap) {
+			cap = cap == 0 ? 64 : 2 * cap;
+			if ((t.recs = realloc(t.recs, cap *
+			    sizeof(*t.recs))) == NULL)
+				abort();
+		}
+		t.recs[t.nrecs].p = p;
+		if ((p = memchr(p, delim, end - p)) == NULL)
+			p = end;
+		t.recs[t.nrecs].len = p - t.recs[t.nrecs].p;
+		t.recs[t.nrecs].complete = p < end;
+		t.nrecs++;
+		p += p < end;
+	}
+}
+
+/* feed_scan over the whole buffer gives the reference records. */
+static void
+check_scan(const char *buf, size_t len, int delim)
+{
+	size_t	start, n, k;
+	int	complete;
+
+	for (k = start = 0; start < len; k++) {
+		n = feed_scan(buf + start, len - start, delim, &complete);
+		if (k >= t.nrecs || n != t.recs[k].len ||
+		    complete != t.recs[k].complete ||
+		    buf + start != t.recs[k].p)
+			FAIL("feed_scan: record %zu at %zu: %zu bytes, "
+			    "complete %d", k + 1, start, n, complete);
+		start += n + complete;
+	}
+	if (k != t.nrecs)
+		FAIL("feed_scan: %zu records, not %zu", k, t.nrecs);
+}
+
+/* The reference parse of -d: one byte, \n \t \0 \\, or \x and 1-2 hex. */
+static int
+refdelim(const char *s)
+{
+	size_t	n = strlen(s), i;
+	int	v = 0, c;
+
+	if (n == 1)
+		return (unsigned char)s[0];
+	if (n == 2 && s[0] == '\\') {
+		switch (s[1]) {
+		case 'n': return '\n';
+		case 't': return '\t';
+		case '0': return '\0';
+		case '\\': return '\\';
+		}
+		return -1;
+	}
+	if (n < 3 || n > 4 || s[0] != '\\' || s[1] != 'x')
+		return -1;
+	for (i = 2; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (c >= '0' && c <= '9')
+			v = 16 * v + c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = 16 * v + c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = 16 * v + c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* feed_delim on every NUL-terminated piece of the input, and on all. */
+static void
+check_delim(const unsigned char *data, size_t size)
+{
+	char	*s;
+	size_t	 start, i;
+	int	 d, r;
+
+	if ((s = malloc(size + 1)) == NULL)
+		abort();
+	memcpy(s, data, size);
+	s[size] = '\0';
+	for (start = i = 0; i <= size; i++) {
+		if (i < size && s[i] != '\0')
+			continue;
+		d = feed_delim(s + start);
+		r = refdelim(s + start);
+		if (d != r)
+			FAIL("feed_delim(\"%s\") = %d, not %d", s + start, d, r);
+		start = i + 1;
+		if (i > 64)
+			break;		/* -d takes short strings */
+	}
+	free(s);
+}
+
+int
+LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	static const size_t blocks[] = { 0, 1, 7, 100 };
+	static const unsigned char one = 1;
+	char		*buf;
+	size_t		 i, len, big, hdr;
+	uint64_t	 bytes0;
+	int		 delim, cfg, nz;
+
+	check_delim(data, size);
+	if (size < 4)
+		return 0;
+	delim = data[0];
+	cfg = data[1];
+	big = data[2] == 255 ? MAXDATA : 0;
+	hdr = 4 + (data[3] & 7) + 1;
+	if (size < hdr)
+		return 0;
+	len = size - hdr;
+	if ((buf = malloc(2 * len + big + 1)) == NULL)
+		abort();
+	memcpy(buf, data + hdr, len);
+	if (big > 0) {
+		memset(buf + len, delim ^ 0x55, big);
+		memcpy(buf + len + big, data + hdr, len);
+		len = 2 * len + big;
+	}
+
+	refsplit(buf, len, delim);
+	check_scan(buf, len, delim);
+
+	memset(&t, 0, offsetof(__typeof__(t), recs));
+	t.data = buf;
+	t.len = len;
+	t.chunks = data + 4;
+	t.nchunks = (data[3] & 7) + 1;
+	t.shift = (data[3] >> 4) & 7;
+	if (big > 0 && t.shift < 10)
+		t.shift = 10;		/* not a million reads */
+	for (nz = 0, i = 0; i < t.nchunks; i++)
+		nz |= t.chunks[i] != 0;
+	if (!nz) {
+		t.chunks = &one;
+		t.nchunks = 1;
+	}
+	t.next = t.njobs = t.pipedlen = t.morecalls = 0;
+	t.early = t.eof = 0;
+	t.fullpat = (cfg >> 5) & 7;
+	if ((t.piped = malloc(len + 1)) == NULL)
+		abort();
+	opt.delim = delim;
+	opt.maxargs = (cfg & 3) + 1;
+	opt.pipe = (cfg >> 2) & 1;
+	opt.block = opt.pipe ? blocks[(cfg >> 3) & 3] : 0;
+	if (opt.block > 0 && opt.maxargs == 1)
+		opt.maxargs = SIZE_MAX;		/* as smap.c does */
+	bytes0 = &feed_bytes != NULL ? feed_bytes : 0;
+
+	feed_main((void *)(intptr_t)FAKEFD);
+
+	if (t.eof != 1)
+		FAIL("order_eof called %d times", t.eof);
+	if (t.off != t.len)
+		FAIL("feed_main read %zu of %zu bytes", t.off, t.len);
+	if (t.next != t.nrecs)
+		FAIL("%zu records in jobs, not %zu", t.next, t.nrecs);
+	if (&feed_bytes != NULL && feed_bytes - bytes0 != len)
+		FAIL("feed_bytes grew by %llu, not %zu",
+		    (unsigned long long)(feed_bytes - bytes0), len);
+	if (opt.pipe && (t.pipedlen != len || memcmp(t.piped, buf, len) != 0))
+		FAIL("--pipe: the jobs' bytes are not the input");
+	for (i = 0; i + 1 < t.njobs; i++)
+		if (!t.jobs[i].early && t.jobs[i].nrec < opt.maxargs &&
+		    (opt.block == 0 || t.jobs[i].len < opt.block))
+			FAIL("job %zu of %zu put with %zu records, %zu bytes: "
+			    "not full", i + 1, t.njobs, t.jobs[i].nrec,
+			    t.jobs[i].len);
+
+	for (i = 0; i < t.nall; i++) {
+		if (t.all[i]->rec != t.all[i]->inl)
+			free(t.all[i]->rec);
+		free(t.all[i]->ends);
+		free(t.all[i]);
+	}
+	t.nall = t.npool = 0;
+	free(t.piped);
+	free(buf);
+	return 0;
+}
