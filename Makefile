@@ -46,12 +46,12 @@ check-bats: $(B)/smap
 
 # The whole suite on instrumented builds, each in its own directory.
 check-asan:
-	$(MAKE) B=build-asan CFLAGS="$(SAN_CFLAGS) \
+	SMAP_SANITIZED=1 $(MAKE) B=build-asan CFLAGS="$(SAN_CFLAGS) \
 	    -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 
 check-tsan:
-	TSAN_OPTIONS="report_thread_leaks=0 $$TSAN_OPTIONS" \
+	TSAN_OPTIONS="report_thread_leaks=0 $$TSAN_OPTIONS" SMAP_SANITIZED=1 \
 	$(MAKE) B=build-tsan CFLAGS="$(SAN_CFLAGS) -fsanitize=thread" \
 	    LDFLAGS="-fsanitize=thread" check
 
