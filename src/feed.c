@@ -124,7 +124,7 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 		cur->bad = "contains a NUL byte";
 		cur->recno = seq;
 	}
-	if (cur->nrec >= opt.maxargs ||
+	if (cur->nrec >= opt.maxargs || cur->nrec == UINT32_MAX ||
 	    (opt.block > 0 && cur->len >= opt.block)) {
 		order_put(cur);
 		cur = NULL;

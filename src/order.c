@@ -287,7 +287,7 @@ hold(struct job *j, const char *buf, size_t n)
 
 	if (j->spill == -1 && o.held + n <= opt.maxmem) {
 		if (j->outlen + n > j->outcap) {
-			cap = j->outcap == 0 ? 32 : j->outcap;
+			cap = j->outcap == 0 ? 24 : j->outcap;
 			while (cap < j->outlen + n)
 				cap *= 2;
 			j->out = xreallocarray(j->out, 1, cap);

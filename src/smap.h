@@ -105,13 +105,13 @@ struct job {
 	char		 inl[24];	/* a short record */
 	size_t		 end1;		/* end of the first record in rec */
 	size_t		*ends;		/* ends of the others (-n) */
-	size_t		 nrec;
-	size_t		 endcap;
+	uint32_t	 nrec;
+	uint32_t	 endcap;
 	const char	*bad;		/* why it cannot run, or NULL */
-	int		 state;		/* JOB_*, under order lock */
-	int		 live;		/* owns stdout; under order lock */
-	int		 buffered;	/* a try to retry: hold all output */
 	int		 status;	/* from waitpid(2), or -1 */
+	unsigned char	 state;		/* JOB_*, under order lock */
+	unsigned char	 live;		/* owns stdout; under order lock */
+	unsigned char	 buffered;	/* a try to retry: hold all output */
 	char		*out;		/* held output; under order lock */
 	size_t		 outlen;
 	size_t		 outcap;
