@@ -56,7 +56,9 @@ static atomic_int	outbad;		/* standard output failed */
 static atomic_int	nosplice;	/* splice(2) to it fails */
 static atomic_int	nosendfile;	/* sendfile(2) to it fails */
 static int		spillbad;	/* $TMPDIR failed; under o.lock */
+static const char	*tmpdir;	/* $TMPDIR, or /tmp */
 
+static void	stopall(void);
 static void	hold(struct job *, const char *, size_t);
 static void	copy(int, off_t, off_t);
 static void	unhold(struct job *);
@@ -71,6 +73,17 @@ order_init(void)
 {
 	TAILQ_INIT(&o.win);
 	TAILQ_INIT(&o.free);
+	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
+		tmpdir = "/tmp";
+}
+
+/* No job is started from now on; wake all who wait.  Under o.lock. */
+static void
+stopall(void)
+{
+	o.stop = 1;
+	pthread_cond_broadcast(&o.room);
+	pthread_cond_broadcast(&o.work);
 }
 
 /* Makes workers and the feeder give up waiting: smap is stopping. */
@@ -78,9 +91,7 @@ void
 order_stop(void)
 {
 	pthread_mutex_lock(&o.lock);
-	o.stop = 1;
-	pthread_cond_broadcast(&o.room);
-	pthread_cond_broadcast(&o.work);
+	stopall();
 	pthread_mutex_unlock(&o.lock);
 }
 
@@ -235,9 +246,7 @@ order_halt(void)
 	struct job	*j, *next, *head;
 
 	pthread_mutex_lock(&o.lock);
-	o.stop = 1;
-	pthread_cond_broadcast(&o.room);
-	pthread_cond_broadcast(&o.work);
+	stopall();
 	head = TAILQ_FIRST(&o.win);
 	for (j = o.next; j != NULL; j = next) {
 		next = TAILQ_NEXT(j, entry);
@@ -254,15 +263,12 @@ order_halt(void)
 static int
 tmpfile_open(void)
 {
-	const char	*dir;
 	char		 path[PATH_MAX];
 	int		 fd;
 
-	if ((dir = getenv("TMPDIR")) == NULL || *dir == '\0')
-		dir = "/tmp";
-	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+	if ((fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
 		return fd;
-	if (snprintf(path, sizeof(path), "%s/smap.XXXXXX", dir) >=
+	if (snprintf(path, sizeof(path), "%s/smap.XXXXXX", tmpdir) >=
 	    (int)sizeof(path)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -281,7 +287,6 @@ tmpfile_open(void)
 static void
 hold(struct job *j, const char *buf, size_t n)
 {
-	const char	*dir;
 	ssize_t		 w;
 	size_t		 cap;
 
@@ -300,10 +305,8 @@ hold(struct job *j, const char *buf, size_t n)
 	}
 	if (spillbad)
 		return;		/* smap is stopping with an error */
-	if ((dir = getenv("TMPDIR")) == NULL || *dir == '\0')
-		dir = "/tmp";
 	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
-		warn("%s", dir);
+		warn("%s", tmpdir);
 		spillbad = 1;
 		smap_stop(STOP_ERROR, 0);
 		return;
@@ -312,7 +315,7 @@ hold(struct job *j, const char *buf, size_t n)
 		if ((w = pwrite(j->spill, buf, n, j->spilled)) == -1) {
 			if (errno == EINTR)
 				continue;
-			warn("%s", dir);
+			warn("%s", tmpdir);
 			spillbad = 1;
 			smap_stop(STOP_ERROR, 0);
 			return;
@@ -560,9 +563,7 @@ halts(void)
 	if (opt.halt.pct ? n * 100 < opt.halt.limit * o.ended :
 	    n < opt.halt.limit)
 		return 0;
-	o.stop = 1;		/* at once: no worker may start another */
-	pthread_cond_broadcast(&o.work);
-	pthread_cond_broadcast(&o.room);
+	stopall();		/* at once: no worker may start another */
 	smap_stop(STOP_HALT, 0);
 	return 1;
 }

@@ -344,6 +344,7 @@ msleft(const struct timespec *deadline)
 static void
 fdsetup(void)
 {
+	long	max;
 	int	fd, closed0;
 
 	closed0 = fcntl(STDIN_FILENO, F_GETFD) == -1;
@@ -359,7 +360,8 @@ fdsetup(void)
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
 		return;
 #endif
-	for (fd = 3; fd < 65536 && fd < sysconf(_SC_OPEN_MAX); fd++)
+	max = sysconf(_SC_OPEN_MAX);
+	for (fd = 3; fd < 65536 && fd < max; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
