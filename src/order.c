@@ -26,6 +26,7 @@
 #include "smap.h"
 
 #define KEEPBUF	4096	/* larger buffers are not kept for reuse */
+#define SPILLAT	(1 << 20)	/* a job holding more spills early */
 #define MAXFREE	1024		/* jobs kept for reuse */
 
 static struct {
@@ -55,7 +56,9 @@ static struct {
 static atomic_int	outbad;		/* standard output failed */
 static atomic_int	nosplice;	/* splice(2) to it fails */
 static atomic_int	nosendfile;	/* sendfile(2) to it fails */
+static atomic_int	grown;		/* its pipe made larger */
 static int		spillbad;	/* $TMPDIR failed; under o.lock */
+static int		nospill;	/* no early spill; under o.lock */
 static const char	*tmpdir;	/* $TMPDIR, or /tmp */
 
 static void	stopall(void);
@@ -344,6 +347,74 @@ order_hold(struct job *j, const char *buf, size_t n)
 }
 
 /*
+ * Moves what job j's pipe fd holds straight into j's temporary file with
+ * splice(2): one copy, in the kernel, rather than two through smap and a
+ * third when written out (sendfile(2) then moves pages).  Done once j
+ * spills, or early when j holds SPILLAT bytes in memory: a big output
+ * costs less in the page cache than in smap's heap.  Returns the bytes
+ * moved, 0 at the end of fd, or -1 where the caller is to read(2): j owns
+ * standard output, holds little, or splice(2) cannot serve.
+ */
+ssize_t
+order_spill(struct job *j, int fd)
+{
+	ssize_t	 n;
+	off_t	 off;
+	int	 sfd, e;
+
+	pthread_mutex_lock(&o.lock);
+	if ((j->live && !j->buffered) || spillbad || nospill ||
+	    (j->spill == -1 && j->outlen < SPILLAT)) {
+		pthread_mutex_unlock(&o.lock);
+		return -1;
+	}
+	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
+		nospill = 1;	/* memory, up to --max-memory */
+		pthread_mutex_unlock(&o.lock);
+		return -1;
+	}
+	sfd = j->spill;
+	off = j->spilled;
+	pthread_mutex_unlock(&o.lock);
+
+	/* Only j's worker appends; the writer reads below j->spilled. */
+	while ((n = splice(fd, NULL, sfd, &off, BIGPIPE, 0)) == -1 &&
+	    errno == EINTR)
+		;
+	e = errno;
+	pthread_mutex_lock(&o.lock);
+	if (n == -1) {
+		if (e == EINVAL || e == ENOSYS)
+			nospill = 1;	/* pwrite(2) instead */
+		else if (!spillbad) {
+			warnc(e, "%s", tmpdir);
+			spillbad = 1;
+			smap_stop(STOP_ERROR, 0);
+		}
+		pthread_mutex_unlock(&o.lock);
+		return -1;
+	}
+	j->spilled += n;
+	if (n > 0 && j->live && !j->buffered)
+		unhold(j);	/* handed standard output meanwhile */
+	pthread_mutex_unlock(&o.lock);
+	return n;
+}
+
+/*
+ * Standard output, if it is a pipe, is made as large as the pipe of a job
+ * with a big output: fewer, larger moves, fewer wakeups of both sides.
+ */
+void
+order_grow(void)
+{
+	if (atomic_exchange(&grown, 1))
+		return;
+	if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) < BIGPIPE)
+		fcntl(STDOUT_FILENO, F_SETPIPE_SZ, BIGPIPE);
+}
+
+/*
  * Writes out all that job j holds, then, if it still runs, makes it own
  * standard output.  Called with o.lock held by the owner of standard
  * output; drops it while writing.
@@ -442,7 +513,7 @@ order_splice(int fd)
 	if (outbad || nosplice)
 		return -1;
 	for (;;) {
-		n = splice(fd, NULL, STDOUT_FILENO, NULL, 1 << 20,
+		n = splice(fd, NULL, STDOUT_FILENO, NULL, BIGPIPE,
 		    SPLICE_F_MOVE);
 		if (n >= 0)
 			return n;

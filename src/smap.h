@@ -60,6 +60,8 @@ enum stop {
 #define MAXJOBS		4096
 #define GRACE_MS	1000	/* SIGTERM, then SIGKILL after this */
 #define CHUNK		65536	/* read(2) size for job output */
+#define PIPEBUF		65536	/* a pipe's default capacity */
+#define BIGPIPE		(1 << 20)	/* that of a pipe with big output */
 
 /* --halt: when to stop early. */
 struct halt {
@@ -167,6 +169,8 @@ struct job	*order_take(void);
 int		 order_hold(struct job *, const char *, size_t);
 int		 order_write(const char *, size_t);
 ssize_t		 order_splice(int);
+ssize_t		 order_spill(struct job *, int);
+void		 order_grow(void);
 void		 order_done(struct job *);
 void		 order_stop(void);
 void		 order_halt(void);

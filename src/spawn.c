@@ -341,7 +341,7 @@ run(struct worker *w, struct job *j, struct try *t)
 	pid_t		 pid;
 	size_t		 sent = 0;
 	int		 p[2], q[2] = { -1, -1 }, error, status, live = 0;
-	int		 stage = 0, nfd, ms;
+	int		 stage = 0, nfd, ms, big = 0;
 	unsigned	 i, others;
 
 	memset(t, 0, sizeof(*t));
@@ -455,7 +455,19 @@ run(struct worker *w, struct job *j, struct try *t)
 			if (!(pfd[nfd].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
 		}
+		if (!big && t->received >= PIPEBUF) {
+			/* A big output: fewer, larger moves. */
+			fcntl(p[0], F_SETPIPE_SZ, BIGPIPE);
+			order_grow();
+			big = 1;
+		}
 		if (live && !opt.tag && (n = order_splice(p[0])) >= 0) {
+			if (n == 0)
+				break;
+			t->received += n;
+			continue;
+		}
+		if (!live && !opt.tag && (n = order_spill(j, p[0])) >= 0) {
 			if (n == 0)
 				break;
 			t->received += n;

@@ -79,3 +79,34 @@ peak_rss() {
 	run -2 --separate-stderr smap --max-memory lots echo
 	assert_equal "${stderr_lines[0]}" "smap: --max-memory lots: invalid size"
 }
+
+@test "a job holding over 1 MiB goes to a temporary file early, under the default --max-memory" {
+	local pid
+	TMPDIR=$T/tmp smap -j2 \
+	    'if [ {} = 1 ]; then sleep 30; else head -c 3000000 /dev/zero; fi' \
+	    < <(seq 2) >/dev/null &
+	pid=$!
+	wait_until 5 bash -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q '$T/tmp'" ||
+	    fail "no temporary file opened"
+	kill -TERM "$pid"
+	wait "$pid" || true
+}
+
+@test "without a usable TMPDIR, held output stays in memory up to --max-memory" {
+	local want
+	want=$( { echo one; head -c 3000000 /dev/zero | tr '\0' 2; } | cksum)
+	run -0 --separate-stderr bash -c "TMPDIR=$T/nosuch smap -j2 \
+	    'if [ {} = 1 ]; then sleep 0.3; echo one; else head -c 3000000 /dev/zero | tr \"\\0\" 2; fi' \
+	    < <(seq 2) | cksum"
+	assert_output "$want"
+	assert_equal "$stderr" ""
+}
+
+@test "big outputs stay exact while jobs take over stdout in the middle of their output" {
+	local want i
+	want=$(for i in 1 2 3 4 5 6; do yes "line $i" | head -c 5000000; done | cksum)
+	run -0 bash -c "seq 6 | smap -j4 'sleep 0.\$(( {} % 3 )); yes \"line {}\" | head -c 5000000' | cksum"
+	assert_output "$want"
+	run -0 bash -c "seq 6 | smap -j4 'sleep 0.\$(( {} % 3 )); yes \"line {}\" | head -c 5000000' > '$T/out'"
+	assert_equal "$(cksum < "$T/out")" "$want"
+}
