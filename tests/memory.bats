@@ -17,6 +17,12 @@ peak_rss() {
 	cat "$T/rss"
 }
 
+# Waits until smap, process $1, has a temporary file in $T/tmp open.
+await_spill() {
+	wait_until 5 bash -c "ls -l /proc/$1/fd 2>/dev/null | grep -q '$T/tmp'" ||
+	    fail "no temporary file opened"
+}
+
 @test "4 fast jobs of 128 MiB behind a slow one: RSS stays near --max-memory, output exact" {
 	[ -z "${SMAP_VALGRIND:-}" ] || skip "too slow under valgrind"
 	[ -x /usr/bin/time ] || skip "no /usr/bin/time"
@@ -38,8 +44,7 @@ peak_rss() {
 	    'if [ {} = 1 ]; then sleep 30; else head -c 1000000 /dev/zero; fi' \
 	    < <(seq 2) >/dev/null &
 	pid=$!
-	wait_until 5 bash -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q '$T/tmp'" ||
-	    fail "no temporary file opened"
+	await_spill "$pid"
 	assert_equal "$(ls -A "$T/tmp")" ""
 	run bash -c "ls -l /proc/$pid/fd | grep '$T/tmp' | grep -vc deleted"
 	assert_output 0
@@ -53,8 +58,7 @@ peak_rss() {
 	    'if [ {} = 1 ]; then sleep 30; else head -c 2000000 /dev/zero; sleep 30; fi' \
 	    < <(seq 3) >/dev/null &
 	pid=$!
-	wait_until 5 bash -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q '$T/tmp'" ||
-	    fail "no temporary file opened"
+	await_spill "$pid"
 	kill -TERM "$pid"
 	wait "$pid" && fail "smap exited 0" || assert_equal "$?" 143
 	assert_equal "$(ls -A "$T/tmp")" ""
@@ -86,8 +90,7 @@ peak_rss() {
 	    'if [ {} = 1 ]; then sleep 30; else head -c 3000000 /dev/zero; fi' \
 	    < <(seq 2) >/dev/null &
 	pid=$!
-	wait_until 5 bash -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q '$T/tmp'" ||
-	    fail "no temporary file opened"
+	await_spill "$pid"
 	kill -TERM "$pid"
 	wait "$pid" || true
 }
