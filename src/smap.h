@@ -62,6 +62,7 @@ enum stop {
 #define CHUNK		65536	/* read(2) size for job output */
 #define PIPEBUF		65536	/* a pipe's default capacity */
 #define BIGPIPE		(1 << 20)	/* that of a pipe with big output */
+#define BIGPIPES	16		/* job pipes that large at once */
 
 /* --halt: when to stop early. */
 struct halt {

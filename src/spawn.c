@@ -54,6 +54,7 @@ static const char	*shpath, *sh0;
 
 _Atomic unsigned	 spawn_exited;	/* worker threads that ended */
 static atomic_int	 nores;		/* out of descriptors: reported */
+static atomic_int	 nbig;		/* job pipes made BIGPIPE large */
 
 static void	 mkenv(void);
 static void	 run(struct worker *, struct job *, struct try *);
@@ -456,8 +457,13 @@ run(struct worker *w, struct job *j, struct try *t)
 				continue;
 		}
 		if (!big && t->received >= PIPEBUF) {
-			/* A big output: fewer, larger moves. */
-			fcntl(p[0], F_SETPIPE_SZ, BIGPIPE);
+			/*
+			 * A big output: fewer, larger moves.  A few such
+			 * pipes at a time: past the user's soft limit of
+			 * pipe memory, new pipes get 2 pages (pipe(7)).
+			 */
+			if (atomic_fetch_add(&nbig, 1) < BIGPIPES)
+				fcntl(p[0], F_SETPIPE_SZ, BIGPIPE);
 			order_grow();
 			big = 1;
 		}
@@ -499,6 +505,8 @@ run(struct worker *w, struct job *j, struct try *t)
 			break;
 		}
 	reaped(w);
+	if (big)
+		atomic_fetch_sub(&nbig, 1);
 	t->sent = sent;
 	t->status = status;
 }
