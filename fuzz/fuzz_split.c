@@ -192,8 +192,8 @@ order_put(struct job *j)
 		    (unsigned long long)j->seq,
 		    (unsigned long long)(t.seq0 + t.njobs));
 	if (j->nrec < 1 || j->nrec > opt.maxargs)
-		FAIL("job %zu: %zu records, -n %zu", t.njobs + 1, j->nrec,
-		    opt.maxargs);
+		FAIL("job %zu: %u records, -n %zu", t.njobs + 1,
+		    (unsigned)j->nrec, opt.maxargs);
 	if (t.next + j->nrec > t.nrecs)
 		FAIL("job %zu: records past the %zu of the input",
 		    t.njobs + 1, t.nrecs);

@@ -10,14 +10,7 @@
 
 #include "smap.h"
 
-struct opts opt = {
-	.window = 10000,
-	.delim = '\n',
-	.repl = "{}",
-	.maxargs = 1,
-	.maxmem = 64 * 1024 * 1024,
-	.retries = 1,
-};
+struct opts opt = OPTS_DEFAULT;
 
 #define WEAK	__attribute__((__weak__))
 

@@ -26,7 +26,6 @@
 #include "smap.h"
 
 #define KEEPBUF	4096	/* larger buffers are not kept for reuse */
-#define SPILLAT	(1 << 20)	/* a job holding more spills early */
 #define MAXFREE	1024		/* jobs kept for reuse */
 
 static struct {
@@ -282,6 +281,15 @@ tmpfile_open(void)
 	return fd;
 }
 
+/* $TMPDIR failed with error e: say so once, and stop.  Under o.lock. */
+static void
+spillfail(int e)
+{
+	warnc(e, "%s", tmpdir);
+	spillbad = 1;
+	smap_stop(STOP_ERROR, 0);
+}
+
 /*
  * Holds n bytes of job j's output, in memory while the total stays under
  * --max-memory, else in j's temporary file.  Under o.lock: the writer
@@ -309,18 +317,14 @@ hold(struct job *j, const char *buf, size_t n)
 	if (spillbad)
 		return;		/* smap is stopping with an error */
 	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
-		warn("%s", tmpdir);
-		spillbad = 1;
-		smap_stop(STOP_ERROR, 0);
+		spillfail(errno);
 		return;
 	}
 	while (n > 0) {
 		if ((w = pwrite(j->spill, buf, n, j->spilled)) == -1) {
 			if (errno == EINTR)
 				continue;
-			warn("%s", tmpdir);
-			spillbad = 1;
-			smap_stop(STOP_ERROR, 0);
+			spillfail(errno);
 			return;
 		}
 		j->spilled += w;
@@ -386,11 +390,8 @@ order_spill(struct job *j, int fd)
 	if (n == -1) {
 		if (e == EINVAL || e == ENOSYS)
 			nospill = 1;	/* pwrite(2) instead */
-		else if (!spillbad) {
-			warnc(e, "%s", tmpdir);
-			spillbad = 1;
-			smap_stop(STOP_ERROR, 0);
-		}
+		else if (!spillbad)
+			spillfail(e);
 		pthread_mutex_unlock(&o.lock);
 		return -1;
 	}

@@ -30,14 +30,7 @@
 #define VERSION "0.1"
 #endif
 
-struct opts opt = {
-	.window = 10000,
-	.delim = '\n',
-	.repl = "{}",
-	.maxargs = 1,
-	.maxmem = 64 * 1024 * 1024,
-	.retries = 1,
-};
+struct opts opt = OPTS_DEFAULT;
 
 static pthread_mutex_t	 stlock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int	 why;		/* enum stop; written under stlock */

@@ -63,6 +63,7 @@ enum stop {
 #define PIPEBUF		65536	/* a pipe's default capacity */
 #define BIGPIPE		(1 << 20)	/* that of a pipe with big output */
 #define BIGPIPES	16		/* job pipes that large at once */
+#define SPILLAT		(1 << 20)	/* a job holding more spills early */
 
 /* --halt: when to stop early. */
 struct halt {
@@ -137,6 +138,16 @@ struct try {
 };
 
 extern struct opts opt;
+
+/* The options' defaults, for the definition of opt. */
+#define OPTS_DEFAULT {							\
+	.window = 10000,						\
+	.delim = '\n',							\
+	.repl = "{}",							\
+	.maxargs = 1,							\
+	.maxmem = 64 * 1024 * 1024,					\
+	.retries = 1,							\
+}
 
 /* Where record i of job j ends in j->rec. */
 static inline size_t

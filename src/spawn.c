@@ -473,7 +473,8 @@ run(struct worker *w, struct job *j, struct try *t)
 			t->received += n;
 			continue;
 		}
-		if (!live && !opt.tag && (n = order_spill(j, p[0])) >= 0) {
+		if (!live && !opt.tag && t->received >= SPILLAT &&
+		    (n = order_spill(j, p[0])) >= 0) {
 			if (n == 0)
 				break;
 			t->received += n;
