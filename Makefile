@@ -5,7 +5,7 @@ include config.mk
 WARNS=	-Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes \
 	-Wstrict-prototypes -Wno-unused-parameter
 B?=	src
-SRCS=	cmd.c feed.c order.c report.c smap.c spawn.c xmalloc.c
+SRCS=	cmd.c feed.c order.c out.c report.c smap.c spawn.c xmalloc.c
 OBJS=	$(SRCS:%.c=$(B)/%.o)
 LIBOBJS=$(filter-out $(B)/smap.o,$(OBJS))
 PREFIX?=$(prefix)

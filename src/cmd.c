@@ -274,6 +274,24 @@ cmd_direct(void)
 }
 
 /*
+ * Whether the job needs the bytes of its records: some replacement
+ * string other than {#} and {%} (or the record appended), --tag, --pipe.
+ */
+int
+cmd_usesrec(void)
+{
+	size_t	i;
+
+	if (opt.tag || opt.pipe)
+		return 1;
+	for (i = 0; i < nsegs; i++)
+		if (segs[i].type != SEG_LIT && segs[i].type != SEG_SEQ &&
+		    segs[i].type != SEG_SLOT)
+			return 1;
+	return 0;
+}
+
+/*
  * Quotes s for the shell into out, which has room for 4 * n + 2 bytes:
  * as it is when every byte is safe and it can be neither an assignment,
  * a reserved word nor an option to the shell (-n, +x starting the line),

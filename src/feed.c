@@ -7,6 +7,7 @@
 #include <err.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ static struct job	*cur;		/* the job being filled */
 
 static uint64_t		 njob;		/* jobs made so far */
 
+static void	bad(uint64_t, const char *);
 static void	add(const char *, size_t, int, uint64_t);
 
 /*
@@ -74,17 +76,41 @@ feed_delim(const char *s)
 	return (int)strtol(s + 2, NULL, 16);
 }
 
+/* Record seq cannot run: it is reported, and counts as a failed job. */
+static void
+bad(uint64_t seq, const char *why)
+{
+	warnx("record %ju: %s", (uintmax_t)seq, why);
+	order_bad();
+}
+
 /*
  * Adds a record (with its delimiter under --pipe, when it had one) to the
- * job being filled, and puts that job in the window when it is full, or
- * when the window has no room for one more record of it.
+ * job being filled, and puts that job in the window when it is full.  A
+ * job has exactly -n records but the last (or as many as the window
+ * holds, if that is fewer): the feeder waits for room rather than put a
+ * job early.  A record that cannot be an argument is reported and left
+ * out; the others of its job still run.
  */
 static void
 add(const char *rec, size_t len, int complete, uint64_t seq)
 {
 	size_t	need;
+	int	room;
+	char	why[64];
 
-	if (cur != NULL && !order_more()) {
+	if (!opt.pipe && memchr(rec, '\0', len) != NULL) {
+		bad(seq, "contains a NUL byte");
+		return;
+	}
+	if (!opt.pipe && len > ARGMAX_REC) {
+		snprintf(why, sizeof(why), "longer than %d bytes", ARGMAX_REC);
+		bad(seq, why);
+		return;
+	}
+	if (cur != NULL && (room = order_more(cur->nrec)) != 1) {
+		if (room == -1)
+			return;		/* stopping */
 		order_put(cur);
 		cur = NULL;
 	}
@@ -94,7 +120,6 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 		cur->seq = ++njob;
 		cur->recno = seq;
 		cur->len = cur->nrec = 0;
-		cur->bad = NULL;
 	}
 	need = cur->len + len + 2;
 	if (need > cur->reccap) {
@@ -120,10 +145,6 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 	else
 		cur->ends[cur->nrec - 1] = cur->len;
 	cur->nrec++;
-	if (!opt.pipe && cur->bad == NULL && memchr(rec, '\0', len) != NULL) {
-		cur->bad = "contains a NUL byte";
-		cur->recno = seq;
-	}
 	if (cur->nrec >= opt.maxargs || cur->nrec == UINT32_MAX ||
 	    (opt.block > 0 && cur->len >= opt.block)) {
 		order_put(cur);
@@ -131,17 +152,28 @@ add(const char *rec, size_t len, int complete, uint64_t seq)
 	}
 }
 
-/* The feeder thread: arg is the input descriptor. */
+/*
+ * The feeder thread: arg is the input descriptor.  A record longer than
+ * an argument can be is reported when it passes ARGMAX_REC bytes, and
+ * the rest of it is read and dropped; with --pipe, one longer than
+ * PIPEMAX_REC is an input error.  When the command does not use the
+ * records' bytes ({#} only), they are dropped as they come, and a record
+ * of any length runs.  Either way memory stays bounded.
+ */
 void *
 feed_main(void *arg)
 {
-	const char	*name = opt.input != NULL ? opt.input : "stdin";
-	size_t		 start = 0, end = 0, from = 0, cap = READSZ, n;
+	const char	*name = opt.input != NULL &&
+			    strcmp(opt.input, "-") != 0 ? opt.input : "stdin";
+	size_t		 start = 0, end = 0, from = 0, cap = READSZ, n, max;
 	uint64_t	 seq = 0;
 	ssize_t		 r;
-	char		*buf;
+	char		*buf, why[64];
 	int		 fd = (int)(intptr_t)arg, eof = 0, complete;
+	int		 skip = 0;	/* 1: reported, 2: not used */
+	int		 used = cmd_usesrec();
 
+	max = opt.pipe ? PIPEMAX_REC : used ? ARGMAX_REC : READSZ;
 	buf = xmalloc(cap);
 	while (!smap_stopping()) {
 		if (start < end) {
@@ -149,13 +181,37 @@ feed_main(void *arg)
 			    &complete);
 			if (complete || eof) {
 				n += from - start;
-				add(buf + start, n, complete, ++seq);
+				if (skip == 0)
+					add(buf + start, used ? n : 0, complete,
+					    ++seq);
+				else if (skip == 2)
+					add(buf, 0, complete, ++seq);
+				skip = 0;
 				start += n + complete;
 				from = start;
 				feed_bytes += n + complete;
 				continue;
 			}
 			from = end;
+			if (end - start > max) {
+				if (!skip && opt.pipe) {
+					warnx("%s: record %ju: longer than %zu "
+					    "bytes", name, (uintmax_t)seq + 1,
+					    max);
+					smap_stop(STOP_ERROR, 0);
+					break;
+				}
+				if (!skip && !used)
+					skip = 2;
+				if (!skip) {
+					snprintf(why, sizeof(why),
+					    "longer than %d bytes", ARGMAX_REC);
+					bad(++seq, why);
+					skip = 1;
+				}
+				feed_bytes += end - start;
+				start = from = end;
+			}
 		} else if (eof)
 			break;
 		if (start > 0) {

@@ -1,82 +1,109 @@
 /*
- * The window and the output: jobs from the feeder wait here for a worker,
- * and their outputs are written in input order.  The job at the head of
- * the window owns standard output ("live"): its worker writes what it
- * reads straight through.  Later jobs' outputs are held, in memory up to
- * --max-memory and past that in an unlinked temporary file, until the
- * thread that finishes the head job writes them out and hands standard
- * output on.  Only the owner writes, so outputs never interleave.
+ * The window and the order of the outputs: jobs from the feeder wait here
+ * for a worker, and their outputs are written in input order.  The job
+ * at the head of the window owns standard output ("live"): its worker
+ * writes what it reads straight through.  Later jobs' outputs are held,
+ * in memory up to --max-memory and past that in the spill file, one
+ * unlinked temporary file that all jobs share (so a held output costs no
+ * descriptor), up to --max-disk; past that a held job's pipe is not read
+ * until there is room, and the job blocks, losing nothing.  The thread
+ * that finishes the head job writes the held outputs out and hands
+ * standard output on.  Only the owner writes, so outputs never mix.
+ * How the bytes move is out.c's.
  */
 
-#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smap.h"
 
 #define KEEPBUF	4096	/* larger buffers are not kept for reuse */
 #define MAXFREE	1024		/* jobs kept for reuse */
+#define WAITMS	100		/* a held job looks again for room */
 
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 room;		/* the feeder waits: window full */
 	pthread_cond_t	 work;		/* workers wait: nothing to start */
+	pthread_cond_t	 drained;	/* held jobs wait: no room to hold */
 	struct jobq	 win;		/* read and not yet written out */
 	struct job	*next;		/* oldest job not yet started */
-	size_t		 n;		/* jobs in win */
+	size_t		 n;		/* records (--pipe: jobs) in win */
 	size_t		 held;		/* output bytes held in memory */
+	off_t		 disk;		/* output bytes held in the file */
 	unsigned	 idle;		/* workers waiting on work */
 	int		 eof;		/* the feeder is done */
 	int		 stop;		/* start no more jobs */
-	uint64_t	 ended;		/* jobs done */
+	uint64_t	 ended;		/* jobs done, bad records */
 	uint64_t	 failed;	/* of which failed */
+	uint64_t	 undone;	/* jobs dropped or not started */
 	int		 halted;	/* --halt has fired */
 	struct jobq	 free;		/* jobs to reuse */
 	size_t		 nfree;
+	int		 spill;		/* the spill file, or -1 */
+	int		 spillbad;	/* $TMPDIR failed */
+	int		 nospill;	/* splice(2) into it fails */
+	off_t		 spillend;	/* its end: written or reserved */
+	unsigned	 resv;		/* splices into it in flight */
 	pthread_mutex_t	 ulock;		/* -u: one job writes at a time */
 } o = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.room = PTHREAD_COND_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
+	.drained = PTHREAD_COND_INITIALIZER,
+	.spill = -1,
 	.ulock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static atomic_int	outbad;		/* standard output failed */
-static atomic_int	nosplice;	/* splice(2) to it fails */
-static atomic_int	nosendfile;	/* sendfile(2) to it fails */
-static atomic_int	grown;		/* its pipe made larger */
-static int		spillbad;	/* $TMPDIR failed; under o.lock */
-static int		nospill;	/* no early spill; under o.lock */
-static const char	*tmpdir;	/* $TMPDIR, or /tmp */
+static const char	*tmpdir;	/* [I] $TMPDIR, or /tmp */
+static off_t		 maxdisk;	/* [I] --max-disk, or its default */
 
 static void	stopall(void);
-static void	hold(struct job *, const char *, size_t);
-static void	copy(int, off_t, off_t);
+static int	spillopen(void);
+static void	spillfail(int);
+static void	spillidle(void);
+static void	addext(struct job *, off_t, off_t);
+static void	unext(off_t, off_t);
+static void	dropheld(struct job *);
+static int	mustwait(struct job *);
+static int	hold(struct job *, const char *, size_t);
+static int	offer(struct job *, const char *, size_t);
+static ssize_t	spillsplice(struct job *, int);
+static void	tagemit(struct job *, struct sink *, const char *, size_t);
 static void	unhold(struct job *);
 static void	advance(void);
 static int	halts(void);
 static void	release(struct job *);
-static int	tmpfile_open(void);
 
-/* Sets up the window. */
+/* Sets up the window; the default --max-disk: half of $TMPDIR's room. */
 void
 order_init(void)
 {
+	struct statvfs	sv;
+
 	TAILQ_INIT(&o.win);
 	TAILQ_INIT(&o.free);
 	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
 		tmpdir = "/tmp";
+	maxdisk = opt.maxdisk;
+	if (maxdisk == 0) {
+		if (statvfs(tmpdir, &sv) == 0)
+			maxdisk = (off_t)(sv.f_bavail / 2) * sv.f_frsize;
+		if (maxdisk < SPILLAT)
+			maxdisk = SPILLAT;
+	}
 }
 
 /* No job is started from now on; wake all who wait.  Under o.lock. */
@@ -86,6 +113,7 @@ stopall(void)
 	o.stop = 1;
 	pthread_cond_broadcast(&o.room);
 	pthread_cond_broadcast(&o.work);
+	pthread_cond_broadcast(&o.drained);
 }
 
 /* Makes workers and the feeder give up waiting: smap is stopping. */
@@ -118,21 +146,32 @@ order_alloc(void)
 	pthread_mutex_unlock(&o.lock);
 	if (j == NULL) {
 		j = xcalloc(1, sizeof(*j));
-		j->spill = -1;
 		j->rec = j->inl;
 		j->reccap = sizeof(j->inl);
 	}
 	return j;
 }
 
-/* Room in the window for one more record of the job being filled? */
+/*
+ * Room in the window for one more record of the job being filled, which
+ * has nrec: waits for it, so that a job has exactly -n records whatever
+ * the timing.  Returns 1, or 0 when the job must be put as it is (its
+ * own records fill the window), or -1 when smap is stopping.  With
+ * --pipe the window counts jobs, not records: always room.
+ */
 int
-order_more(void)
+order_more(uint32_t nrec)
 {
 	int	ok;
 
+	if (opt.pipe)
+		return 1;
+	if (nrec >= opt.window)
+		return 0;
 	pthread_mutex_lock(&o.lock);
-	if ((ok = o.n < opt.window && !o.stop))
+	while (o.n >= opt.window && !o.stop)
+		pthread_cond_wait(&o.room, &o.lock);
+	if ((ok = o.stop ? -1 : 1) == 1)
 		o.n++;
 	pthread_mutex_unlock(&o.lock);
 	return ok;
@@ -155,6 +194,7 @@ order_put(struct job *j)
 {
 	j->state = JOB_NEW;
 	j->status = -1;
+	j->unstarted = 0;
 	pthread_mutex_lock(&o.lock);
 	TAILQ_INSERT_TAIL(&o.win, j, entry);
 	if (o.next == NULL)
@@ -163,6 +203,18 @@ order_put(struct job *j)
 		j->live = 1;
 	if (o.idle > 0)
 		pthread_cond_signal(&o.work);
+	pthread_mutex_unlock(&o.lock);
+}
+
+/* A record that cannot run was reported: it counts as a failed job. */
+void
+order_bad(void)
+{
+	pthread_mutex_lock(&o.lock);
+	o.ended++;
+	o.failed++;
+	if (opt.halt.when != 0 && !o.halted && halts())
+		o.halted = 1;
 	pthread_mutex_unlock(&o.lock);
 }
 
@@ -213,18 +265,27 @@ order_failed(uint64_t *ended)
 	return n;
 }
 
+/*
+ * Whether --halt left anything undone: a job dropped or not started, or
+ * input not read to its end.
+ */
+uint64_t
+order_undone(void)
+{
+	uint64_t	n;
+
+	pthread_mutex_lock(&o.lock);
+	n = o.undone + !o.eof;
+	pthread_mutex_unlock(&o.lock);
+	return n;
+}
+
 /* Job j is tried again: its output so far is dropped. */
 void
 order_discard(struct job *j)
 {
 	pthread_mutex_lock(&o.lock);
-	o.held -= j->outlen;
-	j->outlen = 0;
-	if (j->spill != -1) {
-		close(j->spill);
-		j->spill = -1;
-	}
-	j->spilled = j->spillrd = 0;
+	dropheld(j);
 	pthread_mutex_unlock(&o.lock);
 }
 
@@ -254,6 +315,7 @@ order_halt(void)
 		next = TAILQ_NEXT(j, entry);
 		TAILQ_REMOVE(&o.win, j, entry);
 		release(j);
+		o.undone++;
 	}
 	o.next = NULL;
 	if (!opt.unordered && head != NULL && head->state == JOB_NEW)
@@ -261,47 +323,136 @@ order_halt(void)
 	pthread_mutex_unlock(&o.lock);
 }
 
-/* An unlinked temporary file in $TMPDIR, or -1. */
+/* Opens the spill file if it is not open.  Under o.lock. */
 static int
-tmpfile_open(void)
+spillopen(void)
 {
-	char		 path[PATH_MAX];
-	int		 fd;
+	if (o.spill == -1)
+		o.spill = out_tmpfile(tmpdir);
+	return o.spill;
+}
 
-	if ((fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
-		return fd;
-	if (snprintf(path, sizeof(path), "%s/smap.XXXXXX", tmpdir) >=
-	    (int)sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
+/*
+ * The spill file is closed when it holds nothing: its descriptor may be
+ * what a job needs to start.  Under o.lock.
+ */
+static void
+spillidle(void)
+{
+	if (o.spill != -1 && o.disk == 0 && o.resv == 0) {
+		close(o.spill);
+		o.spill = -1;
+		o.spillend = 0;
 	}
-	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
-		return -1;
-	unlink(path);
-	return fd;
 }
 
 /* $TMPDIR failed with error e: say so once, and stop.  Under o.lock. */
 static void
 spillfail(int e)
 {
+	if (o.spillbad)
+		return;
 	warnc(e, "%s", tmpdir);
-	spillbad = 1;
+	o.spillbad = 1;
 	smap_stop(STOP_ERROR, 0);
+}
+
+/* Job j holds len more bytes at off in the spill file.  Under o.lock. */
+static void
+addext(struct job *j, off_t off, off_t len)
+{
+	struct extent	*e;
+
+	o.disk += len;
+	j->spilling = 1;
+	if (j->next > j->extrd) {
+		e = &j->ext[j->next - 1];
+		if (e->off + e->len == off) {
+			e->len += len;
+			return;
+		}
+	}
+	if (j->next == j->extcap) {
+		j->extcap = j->extcap == 0 ? 4 : 2 * j->extcap;
+		j->ext = xreallocarray(j->ext, j->extcap, sizeof(*j->ext));
+	}
+	j->ext[j->next].off = off;
+	j->ext[j->next++].len = len;
+}
+
+/*
+ * len bytes at off in the spill file are no longer held: the disk space
+ * of the whole pages among them is given back, and when nothing is held
+ * the file is closed (its descriptor may be what a job needs to start).
+ * Partial pages are left alone: sendfile(2) into a pipe passes pages by
+ * reference, and punching a partial page would zero bytes in it that the
+ * reader has yet to read.  Under o.lock.
+ */
+static void
+unext(off_t off, off_t len)
+{
+	off_t	pg, from, to;
+
+	o.disk -= len;
+	pg = sysconf(_SC_PAGESIZE);
+	from = (off + pg - 1) / pg * pg;
+	to = (off + len) / pg * pg;
+	if (to > from)
+		fallocate(o.spill, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		    from, to - from);
+	spillidle();
+	pthread_cond_broadcast(&o.drained);
+}
+
+/* Drops what job j holds, in memory and on disk.  Under o.lock. */
+static void
+dropheld(struct job *j)
+{
+	o.held -= j->outlen;
+	j->outlen = 0;
+	for (; j->extrd < j->next; j->extrd++)
+		unext(j->ext[j->extrd].off, j->ext[j->extrd].len);
+	j->next = j->extrd = 0;
+	j->spilling = 0;
+}
+
+/*
+ * Whether job j, which does not own standard output, must wait before
+ * more of its output is read: memory is full and so is --max-disk.  Under -u such a
+ * job takes the right to write, if no other job has it, and writes what
+ * it holds and then the rest as it comes: it is written whole all the
+ * same.  The head job and a try to retry never wait.  Under o.lock.
+ */
+static int
+mustwait(struct job *j)
+{
+	if (j->live || o.stop || o.spillbad)
+		return 0;
+	if (!j->spilling && o.held < opt.maxmem)
+		return 0;
+	if (o.disk < maxdisk)
+		return 0;
+	if (opt.unordered && pthread_mutex_trylock(&o.ulock) == 0) {
+		unhold(j);		/* j->live is set: it has the lock */
+		return 0;
+	}
+	return 1;
 }
 
 /*
  * Holds n bytes of job j's output, in memory while the total stays under
- * --max-memory, else in j's temporary file.  Under o.lock: the writer
- * reads the file at the same time.
+ * --max-memory, else in the spill file.  Under o.lock: the writer reads
+ * the file at the same time.
  */
-static void
+static int
 hold(struct job *j, const char *buf, size_t n)
 {
 	ssize_t		 w;
 	size_t		 cap;
+	off_t		 off;
 
-	if (j->spill == -1 && o.held + n <= opt.maxmem) {
+	if (!j->spilling && o.held + n <= opt.maxmem) {
+inmem:
 		if (j->outlen + n > j->outcap) {
 			cap = j->outcap == 0 ? 24 : j->outcap;
 			while (cap < j->outlen + n)
@@ -312,33 +463,39 @@ hold(struct job *j, const char *buf, size_t n)
 		memcpy(j->out + j->outlen, buf, n);
 		j->outlen += n;
 		o.held += n;
-		return;
+		return 0;
 	}
-	if (spillbad)
-		return;		/* smap is stopping with an error */
-	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
+	if (o.spillbad)
+		return 0;	/* smap is stopping with an error */
+	if (spillopen() == -1) {
+		if (errno == EMFILE || errno == ENFILE)
+			goto inmem;	/* for now: jobs need descriptors */
 		spillfail(errno);
-		return;
+		return 0;
 	}
+	off = o.spillend;
+	o.spillend += n;
 	while (n > 0) {
-		if ((w = pwrite(j->spill, buf, n, j->spilled)) == -1) {
+		if ((w = pwrite(o.spill, buf, n, off)) == -1) {
 			if (errno == EINTR)
 				continue;
 			spillfail(errno);
-			return;
+			return 0;
 		}
-		j->spilled += w;
+		addext(j, off, w);
+		off += w;
 		buf += w;
 		n -= w;
 	}
+	return 0;
 }
 
 /*
  * Offers n bytes that job j printed.  Returns 1 if j owns standard
  * output (the caller writes them, and all that follows), else holds them.
  */
-int
-order_hold(struct job *j, const char *buf, size_t n)
+static int
+offer(struct job *j, const char *buf, size_t n)
 {
 	pthread_mutex_lock(&o.lock);
 	if (j->live && !j->buffered) {
@@ -351,7 +508,7 @@ order_hold(struct job *j, const char *buf, size_t n)
 }
 
 /*
- * Moves what job j's pipe fd holds straight into j's temporary file with
+ * Moves what job j's pipe fd holds straight into the spill file with
  * splice(2): one copy, in the kernel, rather than two through smap and a
  * third when written out (sendfile(2) then moves pages).  Done once j
  * spills, or early when j holds SPILLAT bytes in memory: a big output
@@ -359,60 +516,196 @@ order_hold(struct job *j, const char *buf, size_t n)
  * moved, 0 at the end of fd, or -1 where the caller is to read(2): j owns
  * standard output, holds little, or splice(2) cannot serve.
  */
-ssize_t
-order_spill(struct job *j, int fd)
+static ssize_t
+spillsplice(struct job *j, int fd)
 {
 	ssize_t	 n;
-	off_t	 off;
-	int	 sfd, e;
+	off_t	 off, at;
+	int	 e;
 
 	pthread_mutex_lock(&o.lock);
-	if ((j->live && !j->buffered) || spillbad || nospill ||
-	    (j->spill == -1 && j->outlen < SPILLAT)) {
+	if ((j->live && !j->buffered) || o.spillbad || o.nospill ||
+	    (!j->spilling && j->outlen < SPILLAT)) {
 		pthread_mutex_unlock(&o.lock);
 		return -1;
 	}
-	if (j->spill == -1 && (j->spill = tmpfile_open()) == -1) {
-		nospill = 1;	/* memory, up to --max-memory */
+	if (spillopen() == -1) {	/* read(2) and hold() */
 		pthread_mutex_unlock(&o.lock);
 		return -1;
 	}
-	sfd = j->spill;
-	off = j->spilled;
+	/* Room for one move is reserved; what it leaves unused is a hole. */
+	at = off = o.spillend;
+	o.spillend += BIGPIPE;
+	o.resv++;
 	pthread_mutex_unlock(&o.lock);
 
-	/* Only j's worker appends; the writer reads below j->spilled. */
-	while ((n = splice(fd, NULL, sfd, &off, BIGPIPE, 0)) == -1 &&
+	while ((n = splice(fd, NULL, o.spill, &off, BIGPIPE, 0)) == -1 &&
 	    errno == EINTR)
 		;
 	e = errno;
 	pthread_mutex_lock(&o.lock);
+	o.resv--;
+	if (o.spillend == at + BIGPIPE)
+		o.spillend = at + (n > 0 ? n : 0);
 	if (n == -1) {
 		if (e == EINVAL || e == ENOSYS)
-			nospill = 1;	/* pwrite(2) instead */
-		else if (!spillbad)
+			o.nospill = 1;	/* pwrite(2) instead */
+		else
 			spillfail(e);
+		spillidle();
 		pthread_mutex_unlock(&o.lock);
 		return -1;
 	}
-	j->spilled += n;
+	if (n > 0)
+		addext(j, at, n);
 	if (n > 0 && j->live && !j->buffered)
 		unhold(j);	/* handed standard output meanwhile */
+	spillidle();
 	pthread_mutex_unlock(&o.lock);
 	return n;
 }
 
-/*
- * Standard output, if it is a pipe, is made as large as the pipe of a job
- * with a big output: fewer, larger moves, fewer wakeups of both sides.
- */
+/* A new try of job j begins: its worker's output state is reset. */
 void
-order_grow(void)
+order_start(struct job *j, struct sink *s)
 {
-	if (atomic_exchange(&grown, 1))
+	size_t	i, from, n, k = 0;
+
+	s->atline = 1;
+	s->live = 0;
+	s->received = 0;
+	s->taglen = 0;
+	if (!opt.tag)
 		return;
-	if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) < BIGPIPE)
-		fcntl(STDOUT_FILENO, F_SETPIPE_SZ, BIGPIPE);
+	/* The prefix: the records, joined by spaces, and a tab. */
+	if (s->precap < j->len + j->nrec + 1) {
+		s->precap = j->len + j->nrec + 1;
+		s->prefix = xreallocarray(s->prefix, 1, s->precap);
+	}
+	for (from = i = 0; !opt.pipe && i < j->nrec; from = job_end(j, i++)) {
+		n = job_end(j, i) - from;
+		if (i > 0)
+			s->prefix[k++] = ' ';
+		memcpy(s->prefix + k, j->rec + from, n);
+		k += n;
+	}
+	s->prefix[k++] = '\t';
+	s->prelen = k;
+}
+
+/* Passes n bytes of job j's output on: held, or written if it is live. */
+void
+order_emit(struct job *j, struct sink *s, const char *buf, size_t n)
+{
+	if (!s->live)
+		s->live = offer(j, buf, n);
+	if (s->live)
+		out_write(buf, n);
+}
+
+/*
+ * Passes output on with the --tag prefix at the start of every line,
+ * through a buffer of CHUNK bytes: a long prefix or line goes on in
+ * pieces, so memory does not grow with the output.
+ */
+static void
+tagemit(struct job *j, struct sink *s, const char *buf, size_t n)
+{
+	const char	*nl;
+	size_t		 k;
+
+	if (s->tagbuf == NULL)
+		s->tagbuf = xmalloc(CHUNK);
+#define PUT(p, len) do {						\
+	const char *p_ = (p);						\
+	size_t len_ = (len), c_;					\
+	while (len_ > 0) {						\
+		if (s->taglen == CHUNK) {				\
+			order_emit(j, s, s->tagbuf, s->taglen);		\
+			s->taglen = 0;					\
+		}							\
+		c_ = CHUNK - s->taglen < len_ ? CHUNK - s->taglen : len_; \
+		memcpy(s->tagbuf + s->taglen, p_, c_);			\
+		s->taglen += c_;					\
+		p_ += c_;						\
+		len_ -= c_;						\
+	}								\
+} while (0)
+	while (n > 0) {
+		if (s->atline)
+			PUT(s->prefix, s->prelen);
+		nl = memchr(buf, '\n', n);
+		k = nl != NULL ? (size_t)(nl - buf) + 1 : n;
+		PUT(buf, k);
+		s->atline = nl != NULL;
+		buf += k;
+		n -= k;
+	}
+#undef PUT
+	order_emit(j, s, s->tagbuf, s->taglen);
+	s->taglen = 0;
+}
+
+/*
+ * Moves what job j printed on its pipe fd on: straight to standard
+ * output if j owns it, else held.  Returns the bytes read, 0 at the end
+ * of fd, -1 on a read error (errno), or DRAIN_WAIT: nothing was read,
+ * there is no room to hold more (order_wait() waits for it).
+ */
+ssize_t
+order_drain(struct job *j, int fd, struct sink *s)
+{
+	ssize_t	n;
+	int	wait;
+
+	if (!s->big && s->received >= PIPEBUF)
+		s->big = out_big(fd) ? 2 : 1;
+	if (!s->live) {
+		pthread_mutex_lock(&o.lock);
+		wait = mustwait(j);
+		pthread_mutex_unlock(&o.lock);
+		if (wait)
+			return DRAIN_WAIT;
+	}
+	if (!opt.tag && s->live && (n = out_splice(fd)) >= 0)
+		goto moved;
+	if (!opt.tag && !s->live && s->received >= SPILLAT &&
+	    (n = spillsplice(j, fd)) >= 0)
+		goto moved;
+	if (s->buf == NULL)
+		s->buf = xmalloc(CHUNK);
+	while ((n = read(fd, s->buf, CHUNK)) == -1 && errno == EINTR)
+		;
+	if (n <= 0)
+		return n;
+	if (opt.tag)
+		tagemit(j, s, s->buf, n);
+	else
+		order_emit(j, s, s->buf, n);
+moved:
+	s->received += n;
+	return n;
+}
+
+/* Waits at most ms (-1: WAITMS) for room to hold job j's output. */
+void
+order_wait(struct job *j, long ms)
+{
+	struct timespec	ts;
+
+	if (ms < 0 || ms > WAITMS)
+		ms = WAITMS;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += ms % 1000 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o.lock);
+	if (!j->live && !o.stop)
+		pthread_cond_timedwait(&o.drained, &o.lock, &ts);
+	pthread_mutex_unlock(&o.lock);
 }
 
 /*
@@ -423,17 +716,18 @@ order_grow(void)
 static void
 unhold(struct job *j)
 {
-	char	*p;
-	size_t	 n;
-	off_t	 off, end;
-	int	 own;
+	struct extent	 e;
+	char		*p;
+	size_t		 n;
+	int		 own;
 
 	if (j->buffered && j->state != JOB_DONE) {
 		j->live = 1;		/* written when the try succeeds */
 		return;
 	}
 	for (;;) {
-		if (j->outlen == 0 && j->spillrd == j->spilled) {
+		if (j->outlen == 0 && j->extrd == j->next) {
+			j->next = j->extrd = 0;
 			if (j->state != JOB_DONE)
 				j->live = 1;
 			return;
@@ -446,127 +740,18 @@ unhold(struct job *j)
 		}
 		j->outlen = 0;
 		o.held -= n;
-		off = j->spillrd;
-		end = j->spillrd = j->spilled;
+		e.len = 0;
+		if (j->extrd < j->next)
+			e = j->ext[j->extrd++];
 		pthread_mutex_unlock(&o.lock);
-		order_write(p, n);
+		out_write(p, n);
 		if (own)
 			free(p);
-		if (off < end)
-			copy(j->spill, off, end - off);
+		if (e.len > 0)
+			out_copy(o.spill, e.off, e.len);
 		pthread_mutex_lock(&o.lock);
-	}
-}
-
-/* Reports an output error and stops smap; later output is dropped. */
-static void
-outerr(int e)
-{
-	if (atomic_exchange(&outbad, 1))
-		return;
-	if (e == EPIPE)
-		smap_stop(STOP_EPIPE, 0);
-	else {
-		warnc(e, "stdout");
-		smap_stop(STOP_ERROR, 0);
-	}
-}
-
-/*
- * Writes n bytes to standard output; the caller owns it.  Returns -1
- * once it has failed: then the output goes nowhere.
- */
-int
-order_write(const char *p, size_t n)
-{
-	struct pollfd	pfd;
-	ssize_t		w;
-
-	while (n > 0 && !outbad) {
-		if ((w = write(STDOUT_FILENO, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {	/* O_NONBLOCK, not ours */
-				pfd.fd = STDOUT_FILENO;
-				pfd.events = POLLOUT;
-				poll(&pfd, 1, -1);
-				continue;
-			}
-			outerr(errno);
-			break;
-		}
-		p += w;
-		n -= w;
-	}
-	return outbad ? -1 : 0;
-}
-
-/*
- * Moves what the pipe fd holds to standard output, which the caller
- * owns, without copying it through smap.  Returns the bytes moved, 0 at
- * the end of fd, or -1 where splice(2) cannot serve (read(2) instead).
- */
-ssize_t
-order_splice(int fd)
-{
-	ssize_t	n;
-
-	if (outbad || nosplice)
-		return -1;
-	for (;;) {
-		n = splice(fd, NULL, STDOUT_FILENO, NULL, BIGPIPE,
-		    SPLICE_F_MOVE);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno == EINVAL || errno == EAGAIN || errno == ENOSYS) {
-			nosplice = 1;
-			return -1;
-		}
-		outerr(errno);
-		return -1;
-	}
-}
-
-/*
- * Writes len bytes of file fd from off to standard output: sendfile(2)
- * where it serves, else pread(2) and write(2).
- */
-static void
-copy(int fd, off_t off, off_t len)
-{
-	char	 buf[CHUNK];
-	ssize_t	 r;
-
-	while (len > 0 && !outbad && !nosendfile) {
-		r = sendfile(STDOUT_FILENO, fd, &off, len);
-		if (r > 0)
-			len -= r;
-		else if (r == -1 && errno == EINTR)
-			continue;
-		else if (r == -1 && (errno == EINVAL || errno == ENOSYS ||
-		    errno == EAGAIN))
-			nosendfile = 1;
-		else {
-			if (r == -1 && errno != EIO)
-				outerr(errno);
-			else
-				nosendfile = 1;
-		}
-	}
-	while (len > 0 && !outbad) {
-		r = pread(fd, buf, len < CHUNK ? len : CHUNK, off);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			warn("temporary file");
-			smap_stop(STOP_ERROR, 0);
-			return;
-		}
-		order_write(buf, r);
-		off += r;
-		len -= r;
+		if (e.len > 0)
+			unext(e.off, e.len);
 	}
 }
 
@@ -587,22 +772,17 @@ advance(void)
 		TAILQ_REMOVE(&o.win, j, entry);
 		release(j);
 	}
+	pthread_cond_broadcast(&o.drained);
 }
 
 /* Returns job j to the free list, and its records' room.  Under o.lock. */
 static void
 release(struct job *j)
 {
-	o.n -= j->nrec;
+	o.n -= opt.pipe ? 1 : j->nrec;
 	pthread_cond_signal(&o.room);
-	if (j->spill != -1) {
-		close(j->spill);
-		j->spill = -1;
-	}
-	j->spilled = j->spillrd = 0;
-	j->outlen = 0;
+	dropheld(j);
 	j->live = 0;
-	j->bad = NULL;
 	if (j->outcap > KEEPBUF) {
 		free(j->out);
 		j->out = NULL;
@@ -613,11 +793,17 @@ release(struct job *j)
 		j->rec = j->inl;
 		j->reccap = sizeof(j->inl);
 	}
+	if (j->extcap > 64) {
+		free(j->ext);
+		j->ext = NULL;
+		j->extcap = 0;
+	}
 	if (o.nfree >= MAXFREE) {
 		if (j->rec != j->inl)
 			free(j->rec);
 		free(j->ends);
 		free(j->out);
+		free(j->ext);
 		free(j);
 		return;
 	}
@@ -636,14 +822,17 @@ halts(void)
 	    n < opt.halt.limit)
 		return 0;
 	stopall();		/* at once: no worker may start another */
-	smap_stop(STOP_HALT, 0);
+	spawn_nostart();
+	smap_stop(opt.halt.when == HALT_NOW ? STOP_HALTNOW : STOP_HALTSOON,
+	    0);
 	return 1;
 }
 
 /*
- * Job j has ended (status set) and its output is all read.  If it owns
- * standard output, write out the jobs after it that are done as well, and
- * hand standard output to the first that is not.
+ * Job j has ended (status set) and its output is all read, or it was
+ * never started (j->unstarted).  If it owns standard output, write out
+ * the jobs after it that are done as well, and hand standard output to
+ * the first that is not.
  */
 void
 order_done(struct job *j)
@@ -655,16 +844,22 @@ order_done(struct job *j)
 	pthread_mutex_lock(&o.lock);
 	j->state = JOB_DONE;
 	j->buffered = 0;
-	o.ended++;
-	if (failed)
-		o.failed++;
-	if (opt.halt.when != 0 && !o.halted && halts())
-		o.halted = 1;
+	if (j->unstarted)
+		o.undone++;
+	else {
+		o.ended++;
+		if (failed)
+			o.failed++;
+		if (opt.halt.when != 0 && !o.halted && halts())
+			o.halted = 1;
+	}
 	if (opt.unordered) {
 		TAILQ_REMOVE(&o.win, j, entry);
-		pthread_mutex_unlock(&o.lock);
-		pthread_mutex_lock(&o.ulock);
-		pthread_mutex_lock(&o.lock);
+		if (!j->live) {		/* else it has the lock already */
+			pthread_mutex_unlock(&o.lock);
+			pthread_mutex_lock(&o.ulock);
+			pthread_mutex_lock(&o.lock);
+		}
 		unhold(j);
 		pthread_mutex_unlock(&o.ulock);
 		release(j);

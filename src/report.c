@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,34 @@
 #include "smap.h"
 
 static pthread_mutex_t	 loglock = PTHREAD_MUTEX_INITIALIZER;
-static int		 logfd = -1;	/* --joblog */
-static off_t		 insize;	/* input size, if a regular file */
-static struct timespec	 t0;		/* when smap started */
+static int		 logfd = -1;	/* [I] --joblog */
+static int		 logbad;	/* it failed; under loglock */
+static off_t		 insize;	/* [I] input size, if a regular file */
+static struct timespec	 t0;		/* [I] when smap started */
+
+static int	writeall(int, const char *, size_t);
+
+/* Writes all n bytes of p to fd; -1 with errno set when it cannot. */
+static int
+writeall(int fd, const char *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
 
 /* Opens the job log and notes what --progress needs of the input. */
 void
@@ -38,18 +64,23 @@ report_init(int infd)
 	else if ((logfd = open(opt.joblog, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0666)) == -1)
 		err(EXIT_ERR, "%s", opt.joblog);
-	if (write(logfd, hdr, sizeof(hdr) - 1) == -1)
+	if (writeall(logfd, hdr, sizeof(hdr) - 1) == -1)
 		err(EXIT_ERR, "%s", opt.joblog);
 }
 
-/* Logs one try t of job j, that ran command line cmd. */
+/*
+ * Logs one try t of job j, that ran command line cmd.  A log that cannot
+ * be written is reported once, and smap stops with an error: a log with
+ * lines missing would mislead.
+ */
 void
 report_job(const struct job *j, const struct try *t, const char *cmd)
 {
 	struct timespec	 now;
 	char		*line;
 	double		 start, run;
-	int		 len, ev, sig;
+	size_t		 cmdlen, cap;
+	int		 len, ev, sig, e;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	start = t->start.tv_sec + t->start.tv_nsec / 1e9;
@@ -58,13 +89,23 @@ report_job(const struct job *j, const struct try *t, const char *cmd)
 	    WEXITSTATUS(t->status) : 0;
 	sig = t->status != -1 && WIFSIGNALED(t->status) ?
 	    WTERMSIG(t->status) : 0;
-	if ((len = asprintf(&line, "%ju\t:\t%.3f\t%10.3f\t%ju\t%ju\t%d\t%d\t%s\n",
+	cmdlen = strlen(cmd);
+	cap = cmdlen + 160;
+	line = xmalloc(cap);
+	len = snprintf(line, cap, "%ju\t:\t%.3f\t%10.3f\t%ju\t%ju\t%d\t%d\t",
 	    (uintmax_t)j->seq, start, run, (uintmax_t)t->sent,
-	    (uintmax_t)t->received, ev, sig, cmd)) == -1)
-		err(EXIT_ERR, "asprintf");
+	    (uintmax_t)t->received, ev, sig);
+	if (len < 0 || (size_t)len + cmdlen + 1 >= cap)
+		len = 0;	/* cannot be: 160 holds the numbers */
+	memcpy(line + len, cmd, cmdlen);
+	line[len + cmdlen] = '\n';
 	pthread_mutex_lock(&loglock);
-	if (write(logfd, line, len) != len)
-		warn("%s", opt.joblog);
+	if (!logbad && writeall(logfd, line, len + cmdlen + 1) == -1) {
+		e = errno;
+		logbad = 1;
+		warnc(e, "%s", opt.joblog);
+		smap_stop(STOP_ERROR, 0);
+	}
 	pthread_mutex_unlock(&loglock);
 	free(line);
 }

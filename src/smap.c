@@ -37,8 +37,48 @@ static atomic_int	 why;		/* enum stop; written under stlock */
 static int		 whysig;	/* STOP_SIGNAL: which; under stlock */
 static int		 ctl[2];	/* threads wake main */
 
-/* Where main is in stopping the jobs. */
-enum { P_RUN, P_WAIT, P_GRACE, P_KILLED };
+/*
+ * How smap ends: one row per cause (enum stop, weakest first).  The
+ * strongest cause so far is acted on once, by main's loop, in stages:
+ *
+ *	RUN --cause--> no job starts, those not started are dropped, the
+ *	    running ones get the row's signal (none: they may end)
+ *	  --GRACE_MS--> SIGKILL to what is left of their process groups
+ *	  --every job reaped (flush: every worker done, so that what the
+ *	    started jobs printed is written out)--> the row's exit
+ *
+ * A fatal error (no memory) cannot wait for the loop: smap_fatal() stops
+ * and reaps the jobs from the thread that met it, and exits 1.
+ */
+static const struct cause {
+	int	signal;		/* to running jobs; -1: the one received */
+	int	flush;		/* wait for every worker, not just the jobs */
+	int	exitwith;	/* exit status, or -N: die of signal N */
+} causes[STOP_NCAUSES] = {
+	/*			signal		flush	exitwith */
+	[STOP_DONE] =		{ 0,		1,	EXIT_OK },
+	[STOP_HALTSOON] =	{ 0,		1,	EXIT_HALTED },
+	[STOP_HALTNOW] =	{ SIGTERM,	1,	EXIT_HALTED },
+	[STOP_ERROR] =		{ SIGTERM,	0,	EXIT_ERR },
+	[STOP_EPIPE] =		{ SIGTERM,	0,	-SIGPIPE },
+	[STOP_SIGNAL] =		{ -1,		0,	-1 },
+};
+
+/* Stages of main's loop. */
+enum { S_RUN, S_WAIT, S_GRACE, S_KILLED };
+
+/*
+ * The signals that would end smap: each ends its jobs first, and then
+ * smap dies of it (SPEC.md, SIGNALS in smap.1).  The real-time signals
+ * are added at run time.
+ */
+static const int	endsigs[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+	SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGXCPU,
+#ifdef SIGSTKFLT
+	SIGSTKFLT,
+#endif
+};
 
 enum {
 	OPT_BLOCK = CHAR_MAX + 1,
@@ -47,6 +87,7 @@ enum {
 	OPT_FAILFAST,
 	OPT_HALT,
 	OPT_JOBLOG,
+	OPT_MAXDISK,
 	OPT_MAXMEM,
 	OPT_PIPE,
 	OPT_PROGRESS,
@@ -73,6 +114,7 @@ static const struct option longopts[] = {
 	{ "fail-fast",		no_argument,		NULL, OPT_FAILFAST },
 	{ "halt",		required_argument,	NULL, OPT_HALT },
 	{ "joblog",		required_argument,	NULL, OPT_JOBLOG },
+	{ "max-disk",		required_argument,	NULL, OPT_MAXDISK },
 	{ "max-memory",		required_argument,	NULL, OPT_MAXMEM },
 	{ "pipe",		no_argument,		NULL, OPT_PIPE },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
@@ -86,6 +128,8 @@ static const struct option longopts[] = {
 static void __dead	usage(const char *, ...);
 static void __dead	help(void);
 static void __dead	die(int);
+static int		finish(enum stop, int);
+static void		sigsetup(sigset_t *, sigset_t *);
 static long		msleft(const struct timespec *);
 static void		setdeadline(struct timespec *, long);
 static void		fdsetup(void);
@@ -135,6 +179,8 @@ help(void)
 "      --fail-fast        same as --halt now,fail=1\n"
 "      --halt POLICY      never, [now|soon,]fail=N[%%], success=N[%%]\n"
 "      --joblog FILE      log each job as GNU parallel does (- stderr)\n"
+"      --max-disk SIZE    held output kept on disk (default: half the\n"
+"                         free space of $TMPDIR)\n"
 "      --max-memory SIZE  held output kept in memory (default 64M)\n"
 "      --pipe             records on each job's stdin, not its arguments\n"
 "      --progress[=always] progress line on stderr, if a terminal\n"
@@ -150,7 +196,8 @@ help(void)
 
 /*
  * -j as GNU parallel reads it: N, N% of the online processors, or +N
- * and -N more or fewer than those.  Usage error when out of range.
+ * and -N more or fewer than those (at least 1).  However it is written,
+ * more than MAXJOBS is a usage error.
  */
 static unsigned
 parse_jobs(const char *s)
@@ -168,23 +215,23 @@ parse_jobs(const char *s)
 	if (s[len - 1] == '%') {
 		memcpy(num, s, len - 1);
 		num[len - 1] = '\0';
-		n = strtonum(num, 1, 100000, &errstr);
+		n = strtonum(num, 1, 1000000000, &errstr);
 		if (errstr != NULL)
 			usage("-j %s: %s", s, errstr);
 		v = ncpu * n / 100;
-		return v < 1 ? 1 : v > MAXJOBS ? MAXJOBS : v;
-	}
-	if (s[0] == '+' || s[0] == '-') {
-		n = strtonum(s + 1, 0, MAXJOBS, &errstr);
+	} else if (s[0] == '+' || s[0] == '-') {
+		n = strtonum(s + 1, 0, 1000000000, &errstr);
 		if (errstr != NULL)
 			usage("-j %s: %s", s, errstr);
 		v = s[0] == '+' ? ncpu + n : ncpu - n;
-		return v < 1 ? 1 : v > MAXJOBS ? MAXJOBS : v;
+	} else {
+		v = strtonum(s, 1, LLONG_MAX, &errstr);
+		if (errstr != NULL)
+			usage("-j %s: %s", s, errstr);
 	}
-	v = strtonum(s, 1, MAXJOBS, &errstr);
-	if (errstr != NULL)
-		usage("-j %s: %s", s, errstr);
-	return v;
+	if (v > MAXJOBS)
+		usage("-j %s: %lld jobs, more than %d", s, v, MAXJOBS);
+	return v < 1 ? 1 : v;
 }
 
 /*
@@ -256,6 +303,24 @@ parse_halt(const char *s, struct halt *h)
 	}
 	h->limit = strtonum(num, 1, h->pct ? 100 : LLONG_MAX, &errstr);
 	return errstr != NULL ? -1 : 0;
+}
+
+/*
+ * A fatal error (what failed, errno): reported, the jobs stopped and
+ * reaped, exit 1.  From any thread; a second one waits for the first.
+ */
+void __dead
+smap_fatal(const char *what)
+{
+	static atomic_int	dying;
+	int			e = errno;
+
+	if (atomic_exchange(&dying, 1))
+		for (;;)
+			pause();
+	warnc(e, "%s", what);
+	spawn_abort();
+	_exit(EXIT_ERR);
 }
 
 /* Stops smap for reason w (sig: the signal for STOP_SIGNAL). */
@@ -358,20 +423,84 @@ fdsetup(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/*
+ * The signal mask and dispositions.  A signal ignored when smap started
+ * (nohup, trap '' INT) stays ignored, by smap and by its jobs.  The
+ * others that would end smap, and SIGTSTP and SIGCONT, are blocked into
+ * *sigs, for the signalfd.  SIGPIPE and SIGXFSZ are ignored (EPIPE and
+ * EFBIG instead), SIGCHLD is at its default (waitpid(2)).  When standard
+ * error is the controlling terminal, SIGTTOU is ignored, so that a job
+ * writing to it from its own process group under `stty tostop' is not
+ * stopped.  *keep: the signals jobs start with ignored.
+ */
+static void
+sigsetup(sigset_t *sigs, sigset_t *keep)
+{
+	struct sigaction	sa;
+	size_t			i;
+	int			sig;
+
+	sigemptyset(sigs);
+	sigemptyset(keep);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_IGN)
+			sigaddset(keep, sig);
+	for (i = 0; i < sizeof(endsigs) / sizeof(endsigs[0]); i++)
+		if (!sigismember(keep, endsigs[i]))
+			sigaddset(sigs, endsigs[i]);
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		if (!sigismember(keep, sig))
+			sigaddset(sigs, sig);
+	if (!sigismember(keep, SIGTSTP))
+		sigaddset(sigs, SIGTSTP);
+	sigaddset(sigs, SIGCONT);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	if (isatty(STDERR_FILENO) && tcgetpgrp(STDERR_FILENO) != -1) {
+		signal(SIGTTOU, SIG_IGN);
+		sigaddset(keep, SIGTTOU);
+	}
+}
+
+/*
+ * The exit status for cause w.  A halt that left nothing undone (the
+ * failing job was the last, every record ran, no job was stopped:
+ * cutshort) ends as a run without one would.
+ */
+static int
+finish(enum stop w, int cutshort)
+{
+	int	e = causes[w].exitwith;
+
+	if ((w == STOP_HALTSOON || w == STOP_HALTNOW) && !cutshort &&
+	    order_undone() == 0)
+		w = STOP_DONE;
+	if (w == STOP_DONE)
+		return order_failed(NULL) > 0 ? EXIT_FAILED : EXIT_OK;
+	if (w == STOP_SIGNAL)
+		die(whysig);
+	if (e < 0)
+		die(-e);
+	return e;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct signalfd_siginfo	 si;
 	struct pollfd		 pfd[3];
 	struct timespec		 deadline;
-	sigset_t		 sigs;
+	const struct cause	*c = NULL;
+	sigset_t		 sigs, keep;
 	pthread_t		 feeder;
 	const char		*errstr;
 	char			 drain[64];
 	uint64_t		 mm;
 	long			 n;
-	int			 ch, error, sfd, infd, acted, watchout, phase;
-	int			 timeout;
+	int			 ch, error, sfd, infd, acted, watchout, stage;
+	int			 timeout, sig, cutshort;
 
 	setvbuf(stderr, NULL, _IOLBF, BUFSIZ);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -471,6 +600,12 @@ main(int argc, char *argv[])
 			if ((opt.timeout = parse_duration(optarg)) == -1)
 				usage("--timeout %s: invalid duration", optarg);
 			break;
+		case OPT_MAXDISK:
+			if (expand_number(optarg, &mm) == -1 || mm == 0 ||
+			    mm > INT64_MAX)
+				usage("--max-disk %s: invalid size", optarg);
+			opt.maxdisk = mm;
+			break;
 		case OPT_MAXMEM:
 			if (expand_number(optarg, &mm) == -1 || mm == 0)
 				usage("--max-memory %s: invalid size", optarg);
@@ -500,19 +635,11 @@ main(int argc, char *argv[])
 
 	fdsetup();
 	infd = STDIN_FILENO;
-	if (opt.input != NULL &&
+	if (opt.input != NULL && strcmp(opt.input, "-") != 0 &&
 	    (infd = open(opt.input, O_RDONLY | O_CLOEXEC)) == -1)
 		err(EXIT_ERR, "%s", opt.input);
 
-	signal(SIGPIPE, SIG_IGN);	/* EPIPE from write(2) instead */
-	signal(SIGXFSZ, SIG_IGN);	/* EFBIG instead */
-	signal(SIGCHLD, SIG_DFL);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTSTP);
-	sigaddset(&sigs, SIGCONT);
+	sigsetup(&sigs, &keep);
 	if ((error = pthread_sigmask(SIG_BLOCK, &sigs, NULL)) != 0)
 		errc(EXIT_ERR, error, "pthread_sigmask");
 	if ((sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
@@ -522,12 +649,12 @@ main(int argc, char *argv[])
 
 	cmd_init(argc, argv);
 	order_init();
-	spawn_init();
+	spawn_init(&keep);
 	report_init(infd);
+	spawn_start();		/* before any job can exist */
 	if ((error = pthread_create(&feeder, NULL, feed_main,
 	    (void *)(intptr_t)infd)) != 0)
 		errc(EXIT_ERR, error, "pthread_create");
-	spawn_start();
 
 	pfd[0].fd = ctl[0];
 	pfd[0].events = POLLIN;
@@ -537,38 +664,40 @@ main(int argc, char *argv[])
 	pfd[2].events = 0;
 	watchout = 1;
 	acted = STOP_NONE;
-	phase = P_RUN;
+	stage = S_RUN;
+	cutshort = 0;
 	for (;;) {
-		if (why != acted) {
+		if (why != acted) {		/* a stronger cause */
 			acted = why;
+			c = &causes[acted];
 			if (acted == STOP_DONE)
 				break;
-			if (acted == STOP_HALT)
+			if (acted == STOP_HALTSOON || acted == STOP_HALTNOW)
 				order_halt();
 			else
 				order_stop();
-			phase = P_WAIT;		/* --halt soon: let them end */
-			if (acted != STOP_HALT || opt.halt.when == HALT_NOW) {
-				spawn_kill(acted == STOP_SIGNAL ? whysig :
-				    SIGTERM);
-				phase = P_GRACE;
+			spawn_nostart();
+			sig = c->signal == -1 ? whysig : c->signal;
+			stage = S_WAIT;
+			if (sig != 0) {
+				if (spawn_kill(sig) > 0)
+					cutshort = 1;
+				stage = S_GRACE;
 				setdeadline(&deadline, GRACE_MS);
 			}
 		}
-		/* --halt waits for every output; others for the jobs. */
-		if (acted == STOP_HALT && spawn_exited == opt.njobs)
+		if (acted != STOP_NONE && (c->flush ?
+		    spawn_exited == opt.njobs : spawn_kill(0) == 0))
 			break;
-		if (acted > STOP_HALT && spawn_kill(0) == 0)
-			break;
-		if (phase == P_GRACE && msleft(&deadline) == 0) {
+		if (stage == S_GRACE && msleft(&deadline) == 0) {
 			spawn_kill(SIGKILL);
-			phase = acted == STOP_HALT ? P_WAIT : P_KILLED;
+			stage = c->flush ? S_WAIT : S_KILLED;
 			setdeadline(&deadline, 100);
 		}
 		/* A worker stuck writing to a stopped reader: jobs are dead. */
-		if (phase == P_KILLED && msleft(&deadline) == 0)
+		if (stage == S_KILLED && msleft(&deadline) == 0)
 			break;
-		timeout = phase >= P_GRACE ? (int)msleft(&deadline) : -1;
+		timeout = stage >= S_GRACE ? (int)msleft(&deadline) : -1;
 		if (opt.progress) {
 			report_progress(0);
 			if (timeout == -1 || timeout > 100)
@@ -576,7 +705,7 @@ main(int argc, char *argv[])
 		}
 		if (poll(pfd, watchout ? 3 : 2, timeout) == -1 &&
 		    errno != EINTR)
-			err(EXIT_ERR, "poll");
+			smap_fatal("poll");
 		if (pfd[0].revents & POLLIN)
 			while (read(ctl[0], drain, sizeof(drain)) > 0)
 				;
@@ -603,26 +732,19 @@ main(int argc, char *argv[])
 		}
 		if (watchout && pfd[2].revents != 0) {
 			watchout = 0;
-			if (pfd[2].revents & POLLNVAL)
-				errc(EXIT_ERR, EBADF, "stdout");
+			if (pfd[2].revents & POLLNVAL) {
+				errno = EBADF;
+				smap_fatal("stdout");
+			}
 			smap_stop(STOP_EPIPE, 0);
 		}
 	}
 	if (opt.progress)
 		report_progress(1);
 
-	switch (acted) {
-	case STOP_DONE:
+	if (acted == STOP_DONE) {
 		pthread_join(feeder, NULL);
 		spawn_join();
-		return order_failed(NULL) > 0 ? EXIT_FAILED : EXIT_OK;
-	case STOP_SIGNAL:
-		die(whysig);
-	case STOP_EPIPE:
-		die(SIGPIPE);
-	case STOP_HALT:
-		return EXIT_HALTED;
-	default:
-		return EXIT_ERR;
 	}
+	return finish(acted, cutshort);
 }

@@ -5,6 +5,7 @@
  */
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <err.h>
@@ -27,44 +28,59 @@ extern char **environ;
 /* A worker thread and the job it runs. */
 struct worker {
 	pthread_t	 tid;
-	unsigned	 slot;		/* 1..njobs */
-	pid_t		 pid;		/* 0, -1 spawning; under plock */
-	char		**envp;		/* environ, SMAP_SEQ, SMAP_SLOT */
-	char		 seqvar[32];	/* SMAP_SEQ=n */
-	char		 slotvar[32];	/* SMAP_SLOT=n */
-	char		*buf;		/* CHUNK bytes of output */
-	char		*prefix;	/* --tag */
-	size_t		 prelen;
-	size_t		 precap;
-	char		*tagbuf;	/* output with prefixes */
-	size_t		 tagcap;
-	int		 atline;	/* output is at a line start */
+	unsigned	 slot;		/* [I] 1..njobs */
+	pid_t		 pid;		/* [P] 0, -1 spawning */
+	uint64_t	 waitseq;	/* [P] job waiting for resources, or 0 */
+	int		 busy;		/* [P] its job holds descriptors or
+					   held output: from its start to
+					   order_done() */
+	char		**envp;		/* [I] environ, SMAP_SEQ, SMAP_SLOT */
+	char		 seqvar[32];	/* [W] SMAP_SEQ=n */
+	char		 slotvar[32];	/* [I] SMAP_SLOT=n */
+	struct sink	 sink;		/* [W] its output state */
+};
+
+/* The process of one try: its pipes and its deadline.  [W] */
+struct proc {
+	pid_t		 pid;
+	int		 out;		/* its stdout's pipe, or -1 at the end */
+	int		 in;		/* its stdin's pipe (--pipe), or -1 */
+	size_t		 sent;		/* bytes written to in */
+	long long	 deadline;	/* --timeout: ms, or 0 */
+	int		 stage;		/* signals sent for the timeout */
 };
 
 static struct worker	*workers;
 static pthread_mutex_t	 plock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	 fdfree = PTHREAD_COND_INITIALIZER; /* under plock */
-static int		 killsig;	/* sent to jobs; under plock */
-static unsigned		 nfdwait;	/* workers out of fds; under plock */
+static pthread_cond_t	 fdfree = PTHREAD_COND_INITIALIZER; /* [P] */
+static int		 killsig;	/* [P] sent to jobs */
+static int		 nostart;	/* [P] start no more jobs */
+static unsigned		 nfdwait;	/* [P] workers out of fds */
 static char		**baseenv;
 static size_t		 nbaseenv;
-static posix_spawnattr_t sattr;
-static int		 devnull;
-static const char	*shpath, *sh0;
+static posix_spawnattr_t sattr;		/* [I] */
+static int		 devnull;	/* [I] */
+static const char	*shpath, *sh0;	/* [I] */
 
-_Atomic unsigned	 spawn_exited;	/* worker threads that ended */
-static atomic_int	 nores;		/* out of descriptors: reported */
-static atomic_int	 nbig;		/* job pipes made BIGPIPE large */
+_Atomic unsigned	 spawn_exited;	/* [a] worker threads that ended */
+static atomic_int	 nores;		/* [a] out of descriptors: reported */
 
 static void	 mkenv(void);
+static void	 sigdefaults(sigset_t *, const sigset_t *);
 static void	 run(struct worker *, struct job *, struct try *);
+static int	 trystart(struct worker *, struct job *, struct proc *);
 static int	 startjob(struct worker *, struct job *, int, int, pid_t *);
+static void	 pump(struct worker *, struct job *, struct proc *,
+		    struct try *);
+static void	 feed(struct job *, struct proc *);
+static void	 expire(struct proc *, struct try *);
+static long	 msleft(const struct proc *);
+static void	 reap(struct proc *, struct try *);
 static void	 reaped(struct worker *);
+static void	 unbusy(struct worker *);
+static int	 earlier(const struct worker *, uint64_t);
+static void	 waitfree(struct worker *, uint64_t);
 static long long now_ms(void);
-static void	 emit(struct job *, const char *, size_t, int *);
-static void	 mkprefix(struct worker *, const struct job *);
-static void	 tagemit(struct worker *, struct job *, const char *, size_t,
-		    int *);
 static int	 succeeded(int);
 
 /*
@@ -111,9 +127,44 @@ mkenv(void)
 	}
 }
 
-/* Sets up what every job gets; called before the workers start. */
+/*
+ * The signals a job starts with at their default: SIGPIPE always (smap
+ * ignores it), and every other signal that smap changed but that was not
+ * ignored when it started (ign): those stay ignored, as POSIX has them
+ * inherited.  glibc's posix_spawn(3) sets its own internal signals (32
+ * and 33, below SIGRTMIN) to SIG_IGN in the child unless they are in this
+ * set, and sigaddset(3) refuses them: their bits are set as glibc's
+ * sigset_t lays them out, so that a job starts with no signal ignored.
+ */
+static void
+sigdefaults(sigset_t *dfl, const sigset_t *ign)
+{
+	static const int	 changed[] = { SIGCHLD, SIGXFSZ, SIGTTOU };
+	size_t			 i;
+
+	sigemptyset(dfl);
+	sigaddset(dfl, SIGPIPE);
+	for (i = 0; i < sizeof(changed) / sizeof(changed[0]); i++)
+		if (!sigismember(ign, changed[i]))
+			sigaddset(dfl, changed[i]);
+#if defined(__GLIBC__) && defined(__SIGRTMIN)
+	{
+		const size_t	 bits = 8 * sizeof(unsigned long);
+		unsigned long	*word = (unsigned long *)(void *)dfl;
+		int		 sig;
+
+		for (sig = __SIGRTMIN; sig < SIGRTMIN; sig++)
+			word[(sig - 1) / bits] |= 1UL << ((sig - 1) % bits);
+	}
+#endif
+}
+
+/*
+ * Sets up what every job gets; called before the workers start.  ign:
+ * the signals ignored when smap started.
+ */
 void
-spawn_init(void)
+spawn_init(const sigset_t *ign)
 {
 	sigset_t	 none, dfl;
 	unsigned	 i;
@@ -129,10 +180,7 @@ spawn_init(void)
 	mkenv();
 
 	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGCHLD);
-	sigaddset(&dfl, SIGXFSZ);
+	sigdefaults(&dfl, ign);
 	posix_spawnattr_init(&sattr);
 	posix_spawnattr_setsigmask(&sattr, &none);
 	posix_spawnattr_setsigdefault(&sattr, &dfl);
@@ -154,7 +202,10 @@ spawn_init(void)
 	}
 }
 
-/* Starts the worker threads. */
+/*
+ * Starts the worker threads, with small stacks: a worker's deepest frame
+ * is a CHUNK buffer.  They wait for the first job.
+ */
 void
 spawn_start(void)
 {
@@ -181,9 +232,20 @@ spawn_join(void)
 		pthread_join(workers[i].tid, NULL);
 }
 
+/* No job is started from now on; those waiting to start give up. */
+void
+spawn_nostart(void)
+{
+	pthread_mutex_lock(&plock);
+	nostart = 1;
+	pthread_cond_broadcast(&fdfree);
+	pthread_mutex_unlock(&plock);
+}
+
 /*
  * Sends sig to the process group of every running job, and of every job
- * started from now on.  Returns how many jobs run or are being started.
+ * started from now on (but SIGTSTP, SIGCONT, and 0, which only counts).
+ * Returns how many jobs run or are being started.
  */
 unsigned
 spawn_kill(int sig)
@@ -191,8 +253,11 @@ spawn_kill(int sig)
 	unsigned	i, n = 0;
 
 	pthread_mutex_lock(&plock);
-	if (sig != 0 && sig != SIGTSTP && sig != SIGCONT)
+	if (sig != 0 && sig != SIGTSTP && sig != SIGCONT) {
 		killsig = sig;
+		nostart = 1;
+		pthread_cond_broadcast(&fdfree);
+	}
 	for (i = 0; i < opt.njobs; i++) {
 		if (workers[i].pid > 0 && sig != 0)
 			kill(-workers[i].pid, sig);
@@ -201,6 +266,34 @@ spawn_kill(int sig)
 	}
 	pthread_mutex_unlock(&plock);
 	return n;
+}
+
+/*
+ * For an exit from any thread, whatever it holds but plock: stops every
+ * job (SIGTERM, SIGKILL after GRACE_MS to what is left of its process
+ * group) and reaps those it can, so that no job outlives smap.
+ */
+void
+spawn_abort(void)
+{
+	unsigned	 i, left;
+	int		 ms, st;
+
+	if (workers == NULL)
+		return;
+	spawn_kill(SIGTERM);
+	for (ms = 0; ms < GRACE_MS; ms += 10) {
+		pthread_mutex_lock(&plock);
+		for (left = 0, i = 0; i < opt.njobs; i++)
+			if (workers[i].pid > 0 && waitpid(workers[i].pid, &st,
+			    WNOHANG) == 0)
+				left++;
+		pthread_mutex_unlock(&plock);
+		if (left == 0)
+			break;
+		usleep(10000);
+	}
+	spawn_kill(SIGKILL);
 }
 
 /*
@@ -240,7 +333,7 @@ startjob(struct worker *w, struct job *j, int in, int out, pid_t *pid)
 	return error;
 }
 
-/* Job of worker w is reaped: tell main if it waits for that. */
+/* The process of worker w is reaped: tell main if it waits for that. */
 static void
 reaped(struct worker *w)
 {
@@ -249,11 +342,56 @@ reaped(struct worker *w)
 	pthread_mutex_lock(&plock);
 	w->pid = 0;
 	wake = killsig != 0;
-	if (nfdwait > 0)
-		pthread_cond_signal(&fdfree);
 	pthread_mutex_unlock(&plock);
 	if (wake)
 		smap_wake();
+}
+
+/*
+ * Whether a job older than seq waits for resources: jobs start in input
+ * order when resources are short, so that later jobs cannot take what
+ * the oldest one needs (held output is written out only once the oldest
+ * job has run).  Under plock.
+ */
+static int
+earlier(const struct worker *w, uint64_t seq)
+{
+	unsigned	k;
+
+	if (nfdwait == 0)
+		return 0;
+	for (k = 0; k < opt.njobs; k++)
+		if (&workers[k] != w && workers[k].waitseq != 0 &&
+		    workers[k].waitseq < seq)
+			return 1;
+	return 0;
+}
+
+/* Worker w, with job seq, waits for another job to end.  Under plock. */
+static void
+waitfree(struct worker *w, uint64_t seq)
+{
+	w->waitseq = seq;
+	nfdwait++;
+	pthread_cond_wait(&fdfree, &plock);
+	nfdwait--;
+	w->waitseq = 0;
+}
+
+/*
+ * Worker w is done with its job, output and all (order_done): what the
+ * job held is free, and so are the descriptors of its output if it was
+ * spilled.  Only now may a worker waiting for descriptors try again; and
+ * a --halt that the job fired has stopped the starting of jobs already.
+ */
+static void
+unbusy(struct worker *w)
+{
+	pthread_mutex_lock(&plock);
+	w->busy = 0;
+	if (nfdwait > 0)
+		pthread_cond_broadcast(&fdfree);
+	pthread_mutex_unlock(&plock);
 }
 
 /* Milliseconds on the monotonic clock. */
@@ -266,110 +404,46 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Passes n bytes of job j's output on: held, or written if it is live. */
-static void
-emit(struct job *j, const char *buf, size_t n, int *live)
-{
-	if (!*live)
-		*live = order_hold(j, buf, n);
-	if (*live)
-		order_write(buf, n);
-}
-
-/* The --tag prefix of job j: its records, joined by spaces, and a tab. */
-static void
-mkprefix(struct worker *w, const struct job *j)
-{
-	size_t	i, from, n, o = 0;
-
-	if (w->precap < j->len + j->nrec + 1) {
-		w->precap = j->len + j->nrec + 1;
-		w->prefix = xreallocarray(w->prefix, 1, w->precap);
-	}
-	for (from = i = 0; i < j->nrec; from = job_end(j, i++)) {
-		n = job_end(j, i) - from;
-		if (opt.pipe && n > 0 && j->rec[from + n - 1] == opt.delim)
-			n--;
-		if (i > 0)
-			w->prefix[o++] = ' ';
-		memcpy(w->prefix + o, j->rec + from, n);
-		o += n;
-	}
-	w->prefix[o++] = '\t';
-	w->prelen = o;
-}
-
-/* Passes output on with the --tag prefix at the start of every line. */
-static void
-tagemit(struct worker *w, struct job *j, const char *buf, size_t n,
-    int *live)
-{
-	const char	*nl;
-	size_t		 k, o = 0, need;
-
-	need = n + (n + 1) * w->prelen;
-	if (w->tagcap < need) {
-		w->tagcap = need;
-		w->tagbuf = xreallocarray(w->tagbuf, 1, need);
-	}
-	while (n > 0) {
-		if (w->atline) {
-			memcpy(w->tagbuf + o, w->prefix, w->prelen);
-			o += w->prelen;
-		}
-		nl = memchr(buf, '\n', n);
-		k = nl != NULL ? (size_t)(nl - buf) + 1 : n;
-		memcpy(w->tagbuf + o, buf, k);
-		o += k;
-		w->atline = nl != NULL;
-		buf += k;
-		n -= k;
-	}
-	emit(j, w->tagbuf, o, live);
-}
-
 /*
- * Runs one try of job j: spawns it, feeds it its records (--pipe),
- * passes its output on, enforces --timeout and reaps it.  Fills t;
- * t->status is the wait status, or -1 if it could not be started.
+ * Starts a try of job j: its pipes and its process.  Out of descriptors
+ * or processes, waits for another job to end, and gives up only when no
+ * other job runs.  Returns 0 with p filled, or -1: not started (then
+ * j->unstarted says whether smap stopped starting jobs meanwhile).
  */
-static void
-run(struct worker *w, struct job *j, struct try *t)
+static int
+trystart(struct worker *w, struct job *j, struct proc *p)
 {
-	struct pollfd	 pfd[2];
-	long long	 deadline = 0, now;
-	ssize_t		 n;
-	pid_t		 pid;
-	size_t		 sent = 0;
-	int		 p[2], q[2] = { -1, -1 }, error, status, live = 0;
-	int		 stage = 0, nfd, ms, big = 0;
-	unsigned	 i, others;
+	int	 o[2], i[2] = { -1, -1 }, error;
+	unsigned k, others;
 
-	memset(t, 0, sizeof(*t));
-	t->status = -1;
-	clock_gettime(CLOCK_REALTIME, &t->start);
+	memset(p, 0, sizeof(*p));
+	p->out = p->in = -1;
 	for (;;) {
 		pthread_mutex_lock(&plock);
-		if (killsig != 0) {
+		while (!nostart && earlier(w, j->seq))
+			waitfree(w, j->seq);
+		if (nostart) {
 			pthread_mutex_unlock(&plock);
-			return;
+			j->unstarted = 1;
+			return -1;
 		}
 		w->pid = -1;
+		w->busy = 1;
 		pthread_mutex_unlock(&plock);
-		error = pipe2(p, O_CLOEXEC) == -1 ? errno : 0;
-		if (error == 0 && opt.pipe && pipe2(q, O_CLOEXEC) == -1) {
+		error = pipe2(o, O_CLOEXEC) == -1 ? errno : 0;
+		if (error == 0 && opt.pipe && pipe2(i, O_CLOEXEC) == -1) {
 			error = errno;
-			close(p[0]);
-			close(p[1]);
+			close(o[0]);
+			close(o[1]);
 		}
-		if (error == 0 && (error = startjob(w, j, q[0], p[1], &pid)) !=
-		    0) {
-			close(p[0]);
-			close(p[1]);
-			if (q[0] != -1) {
-				close(q[0]);
-				close(q[1]);
-				q[0] = q[1] = -1;
+		if (error == 0 && (error = startjob(w, j, i[0], o[1],
+		    &p->pid)) != 0) {
+			close(o[0]);
+			close(o[1]);
+			if (i[0] != -1) {
+				close(i[0]);
+				close(i[1]);
+				i[0] = i[1] = -1;
 			}
 		}
 		if (error != EMFILE && error != ENFILE && error != EAGAIN)
@@ -377,15 +451,15 @@ run(struct worker *w, struct job *j, struct try *t)
 		/* Out of descriptors or processes: wait for another job. */
 		pthread_mutex_lock(&plock);
 		w->pid = 0;
-		for (others = 0, i = 0; i < opt.njobs; i++)
-			others += workers[i].pid != 0;
+		w->busy = 0;
+		for (others = 0, k = 0; k < opt.njobs; k++)
+			others += workers[k].busy;
 		if (others == 0) {
 			pthread_mutex_unlock(&plock);
 			break;
 		}
-		nfdwait++;
-		pthread_cond_wait(&fdfree, &plock);
-		nfdwait--;
+		if (!nostart)
+			waitfree(w, j->seq);
 		pthread_mutex_unlock(&plock);
 	}
 	if (error != 0) {
@@ -397,119 +471,181 @@ run(struct worker *w, struct job *j, struct try *t)
 			warnc(error, "record %ju", (uintmax_t)j->recno);
 			smap_stop(STOP_ERROR, 0);
 		}
-		return;
+		return -1;
 	}
 	pthread_mutex_lock(&plock);
-	w->pid = pid;
+	w->pid = p->pid;
 	if (killsig != 0)
-		kill(-pid, killsig);
+		kill(-p->pid, killsig);
 	pthread_mutex_unlock(&plock);
-	close(p[1]);
-	if (q[0] != -1) {
-		close(q[0]);
-		fcntl(q[1], F_SETFL, O_NONBLOCK);
+	close(o[1]);
+	p->out = o[0];
+	if (i[0] != -1) {
+		close(i[0]);
+		p->in = i[1];
+		fcntl(p->in, F_SETFL, O_NONBLOCK);
 		if (j->len == 0) {
-			close(q[1]);
-			q[1] = -1;
+			close(p->in);
+			p->in = -1;
 		}
 	}
 	if (opt.timeout > 0)
-		deadline = now_ms() + opt.timeout;
-	w->atline = 1;
-	if (opt.tag)
-		mkprefix(w, j);
+		p->deadline = now_ms() + opt.timeout;
+	return 0;
+}
 
+/* Milliseconds to p's deadline, at least 0; -1: none. */
+static long
+msleft(const struct proc *p)
+{
+	long long	now;
+
+	if (p->deadline == 0)
+		return -1;
+	now = now_ms();
+	return p->deadline > now ? p->deadline - now : 0;
+}
+
+/* --timeout: past the deadline, SIGTERM, then SIGKILL after the grace. */
+static void
+expire(struct proc *p, struct try *t)
+{
+	if (p->deadline == 0 || now_ms() < p->deadline)
+		return;
+	kill(-p->pid, p->stage == 0 ? SIGTERM : SIGKILL);
+	t->timedout = 1;
+	p->deadline = ++p->stage < 2 ? now_ms() + GRACE_MS : 0;
+}
+
+/* Writes what job j's stdin pipe takes of its records (--pipe). */
+static void
+feed(struct job *j, struct proc *p)
+{
+	ssize_t	n;
+
+	n = write(p->in, j->rec + p->sent, j->len - p->sent);
+	if (n > 0)
+		p->sent += n;
+	if (p->sent == j->len || (n == -1 && errno != EAGAIN &&
+	    errno != EINTR)) {
+		close(p->in);
+		p->in = -1;
+	}
+}
+
+/*
+ * Passes job j's output on until its end, feeding it its records and
+ * holding to its deadline on the way.  Without either, it just reads.
+ */
+static void
+pump(struct worker *w, struct job *j, struct proc *p, struct try *t)
+{
+	struct pollfd	 pfd[2];
+	ssize_t		 n;
+	int		 nfd, wait = 0;
+
+	order_start(j, &w->sink);
 	for (;;) {
-		if (q[1] != -1 || (deadline != 0 && stage < 2)) {
+		if (wait) {
+			order_wait(j, msleft(p));
+			expire(p, t);
+			wait = 0;
+		} else if (p->in != -1 || p->deadline != 0) {
 			nfd = 0;
-			if (q[1] != -1) {
-				pfd[nfd].fd = q[1];
+			if (p->in != -1) {
+				pfd[nfd].fd = p->in;
 				pfd[nfd++].events = POLLOUT;
 			}
-			pfd[nfd].fd = p[0];
+			pfd[nfd].fd = p->out;
 			pfd[nfd].events = POLLIN;
-			ms = -1;
-			if (deadline != 0 && stage < 2) {
-				now = now_ms();
-				ms = deadline > now ? deadline - now : 0;
-			}
-			if (poll(pfd, nfd + 1, ms) == -1 && errno != EINTR)
-				err(EXIT_ERR, "poll");
-			if (deadline != 0 && stage < 2 && now_ms() >= deadline) {
-				/* --timeout: TERM, KILL after the grace. */
-				kill(-pid, stage == 0 ? SIGTERM : SIGKILL);
-				deadline = now_ms() + GRACE_MS;
-				t->timedout = 1;
-				stage++;
-			}
-			if (q[1] != -1 && (pfd[0].revents & (POLLOUT | POLLERR |
-			    POLLHUP))) {
-				n = write(q[1], j->rec + sent, j->len - sent);
-				if (n > 0)
-					sent += n;
-				if (sent == j->len || (n == -1 &&
-				    errno != EAGAIN && errno != EINTR)) {
-					close(q[1]);
-					q[1] = -1;
-				}
-			}
+			if (poll(pfd, nfd + 1, msleft(p)) == -1 &&
+			    errno != EINTR)
+				smap_fatal("poll");
+			expire(p, t);
+			if (p->in != -1 && (pfd[0].revents & (POLLOUT |
+			    POLLERR | POLLHUP)))
+				feed(j, p);
 			if (!(pfd[nfd].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
 		}
-		if (!big && t->received >= PIPEBUF) {
-			/*
-			 * A big output: fewer, larger moves.  A few such
-			 * pipes at a time: past the user's soft limit of
-			 * pipe memory, new pipes get 2 pages (pipe(7)).
-			 */
-			if (atomic_fetch_add(&nbig, 1) < BIGPIPES)
-				fcntl(p[0], F_SETPIPE_SZ, BIGPIPE);
-			order_grow();
-			big = 1;
-		}
-		if (live && !opt.tag && (n = order_splice(p[0])) >= 0) {
-			if (n == 0)
-				break;
-			t->received += n;
+		if ((n = order_drain(j, p->out, &w->sink)) == DRAIN_WAIT) {
+			wait = 1;
 			continue;
 		}
-		if (!live && !opt.tag && t->received >= SPILLAT &&
-		    (n = order_spill(j, p[0])) >= 0) {
-			if (n == 0)
-				break;
-			t->received += n;
-			continue;
-		}
-		if (w->buf == NULL)
-			w->buf = xmalloc(CHUNK);
-		if ((n = read(p[0], w->buf, CHUNK)) == -1) {
-			if (errno == EINTR)
-				continue;
+		if (n == -1)
 			warn("record %ju: read", (uintmax_t)j->recno);
+		if (n <= 0)
 			break;
-		}
-		if (n == 0)
-			break;
-		t->received += n;
-		if (opt.tag)
-			tagemit(w, j, w->buf, n, &live);
-		else
-			emit(j, w->buf, n, &live);
 	}
-	if (q[1] != -1)
-		close(q[1]);
-	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR) {
+	if (p->in != -1)
+		close(p->in);
+	close(p->out);
+	if (w->sink.big == 2)
+		out_unbig();
+	w->sink.big = 0;
+	t->sent = p->sent;
+	t->received = w->sink.received;
+}
+
+/*
+ * Reaps the process of a try.  Its deadline holds here too: a job that
+ * closed its output is still stopped when its time is up.
+ */
+static void
+reap(struct proc *p, struct try *t)
+{
+	struct pollfd	pfd;
+	pid_t		r;
+	int		status = -1;
+	long		ms;
+
+	pfd.fd = -1;
+#ifdef SYS_pidfd_open
+	if (p->deadline != 0)
+		pfd.fd = syscall(SYS_pidfd_open, p->pid, 0);
+#endif
+	pfd.events = POLLIN;
+	for (;;) {
+		r = waitpid(p->pid, &status, p->deadline != 0 ? WNOHANG : 0);
+		if (r == p->pid)
+			break;
+		if (r == -1 && errno != EINTR) {
 			warn("waitpid");
 			status = -1;
 			break;
 		}
-	reaped(w);
-	if (big)
-		atomic_fetch_sub(&nbig, 1);
-	t->sent = sent;
+		if (r == 0) {
+			/* A pidfd is readable when the process ends. */
+			ms = msleft(p);
+			if (pfd.fd != -1)
+				poll(&pfd, 1, ms);
+			else
+				usleep((ms < 10 ? ms : 10) * 1000 + 1);
+			expire(p, t);
+		}
+	}
+	if (pfd.fd != -1)
+		close(pfd.fd);
 	t->status = status;
+}
+
+/*
+ * Runs one try of job j: starts it, passes its output on, reaps it.
+ * Fills t; t->status is the wait status, or -1 if it could not be started.
+ */
+static void
+run(struct worker *w, struct job *j, struct try *t)
+{
+	struct proc	p;
+
+	memset(t, 0, sizeof(*t));
+	t->status = -1;
+	clock_gettime(CLOCK_REALTIME, &t->start);
+	if (trystart(w, j, &p) == -1)
+		return;
+	pump(w, j, &p, t);
+	reap(&p, t);
+	reaped(w);
 }
 
 /* Whether wait status st is a success. */
@@ -529,23 +665,21 @@ spawn_main(void *arg)
 	const char	*line;
 	size_t		 len;
 	unsigned	 tries;
-	int		 live;
 
 	while ((j = order_take()) != NULL) {
-		if (j->bad != NULL) {
-			warnx("record %ju: %s", (uintmax_t)j->recno, j->bad);
-			j->status = -1;
-		} else if (opt.dryrun) {
+		if (opt.dryrun) {
 			line = cmd_line(j, w->slot, &len);
-			live = 0;
-			emit(j, line, len, &live);
-			emit(j, "\n", 1, &live);
+			order_start(j, &w->sink);
+			order_emit(j, &w->sink, line, len);
+			order_emit(j, &w->sink, "\n", 1);
 			j->status = 0;
 		} else {
 			for (tries = 1; ; tries++) {
 				if (opt.retries > 1)
 					order_try(j, tries < opt.retries);
 				run(w, j, &t);
+				if (j->unstarted)
+					break;
 				if (t.timedout && succeeded(t.status))
 					t.status = -1;
 				if (opt.joblog != NULL)
@@ -559,10 +693,11 @@ spawn_main(void *arg)
 			j->status = t.status;
 		}
 		order_done(j);
+		unbusy(w);
 	}
-	free(w->buf);
-	free(w->prefix);
-	free(w->tagbuf);
+	free(w->sink.buf);
+	free(w->sink.prefix);
+	free(w->sink.tagbuf);
 	cmd_free();
 	spawn_exited++;
 	smap_wake();

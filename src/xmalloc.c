@@ -1,4 +1,7 @@
-/* Allocation that cannot fail: smap exits 1 when memory runs out. */
+/*
+ * Allocation that cannot fail: when memory runs out, smap stops its jobs
+ * and exits 1 (smap_fatal).
+ */
 
 #include <err.h>
 #include <stdlib.h>
@@ -13,7 +16,7 @@ xmalloc(size_t size)
 	void	*p;
 
 	if ((p = malloc(size == 0 ? 1 : size)) == NULL)
-		err(EXIT_ERR, "malloc");
+		smap_fatal("malloc");
 	return p;
 }
 
@@ -24,7 +27,7 @@ xcalloc(size_t n, size_t size)
 	void	*p;
 
 	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
-		err(EXIT_ERR, "calloc");
+		smap_fatal("calloc");
 	return p;
 }
 
@@ -34,7 +37,7 @@ xreallocarray(void *p, size_t n, size_t size)
 {
 	if ((p = reallocarray(p, n == 0 ? 1 : n, size == 0 ? 1 : size)) ==
 	    NULL)
-		err(EXIT_ERR, "reallocarray");
+		smap_fatal("reallocarray");
 	return p;
 }
 
@@ -45,6 +48,6 @@ xstrdup(const char *s)
 	char	*p;
 
 	if ((p = strdup(s)) == NULL)
-		err(EXIT_ERR, "strdup");
+		smap_fatal("strdup");
 	return p;
 }
