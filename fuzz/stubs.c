@@ -24,9 +24,11 @@ unexpected(const char *fn)
 void smap_stop(enum stop w, int sig) { (void)w; (void)sig; }
 WEAK int smap_stopping(void) { return 0; }
 void smap_wake(void) { }
+void __dead smap_fatal(const char *what) { perror(what); abort(); }
 
 WEAK struct job *order_alloc(void) { unexpected(__func__); }
-WEAK int order_more(void) { unexpected(__func__); }
+WEAK int order_more(uint32_t n) { (void)n; unexpected(__func__); }
+WEAK void order_bad(void) { unexpected(__func__); }
 WEAK void order_unalloc(struct job *j) { (void)j; unexpected(__func__); }
 WEAK void order_put(struct job *j) { (void)j; unexpected(__func__); }
 WEAK void order_eof(void) { unexpected(__func__); }

@@ -21,6 +21,7 @@ static int	fails, checks;
 void smap_stop(enum stop w, int sig) { (void)w; (void)sig; }
 int smap_stopping(void) { return 0; }
 void smap_wake(void) { }
+void __dead smap_fatal(const char *what) { err(1, "%s", what); }
 
 #define CHECK(c) do {							\
 	checks++;							\
