@@ -46,6 +46,7 @@ static struct {
 	unsigned	 idle;		/* workers waiting on work */
 	int		 eof;		/* the feeder is done */
 	int		 stop;		/* start no more jobs */
+	int		 drop;		/* nothing more is written: drop it */
 	uint64_t	 ended;		/* jobs done, bad records */
 	uint64_t	 failed;	/* of which failed */
 	uint64_t	 undone;	/* jobs dropped or not started */
@@ -116,11 +117,15 @@ stopall(void)
 	pthread_cond_broadcast(&o.drained);
 }
 
-/* Makes workers and the feeder give up waiting: smap is stopping. */
+/*
+ * Makes workers and the feeder give up waiting: smap is stopping, and
+ * writes no more output (unlike a halt): what jobs print is dropped.
+ */
 void
 order_stop(void)
 {
 	pthread_mutex_lock(&o.lock);
+	o.drop = 1;
 	stopall();
 	pthread_mutex_unlock(&o.lock);
 }
@@ -426,7 +431,7 @@ dropheld(struct job *j)
 static int
 mustwait(struct job *j)
 {
-	if (j->live || o.stop || o.spillbad)
+	if (j->live || o.drop || o.spillbad)
 		return 0;
 	if (!j->spilling && o.held < opt.maxmem)
 		return 0;
@@ -451,6 +456,8 @@ hold(struct job *j, const char *buf, size_t n)
 	size_t		 cap;
 	off_t		 off;
 
+	if (o.drop)
+		return 0;
 	if (!j->spilling && o.held + n <= opt.maxmem) {
 inmem:
 		if (j->outlen + n > j->outcap) {
@@ -524,7 +531,7 @@ spillsplice(struct job *j, int fd)
 	int	 e;
 
 	pthread_mutex_lock(&o.lock);
-	if ((j->live && !j->buffered) || o.spillbad || o.nospill ||
+	if ((j->live && !j->buffered) || o.spillbad || o.nospill || o.drop ||
 	    (!j->spilling && j->outlen < SPILLAT)) {
 		pthread_mutex_unlock(&o.lock);
 		return -1;
@@ -703,7 +710,7 @@ order_wait(struct job *j, long ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&o.lock);
-	if (!j->live && !o.stop)
+	if (!j->live && !o.drop)
 		pthread_cond_timedwait(&o.drained, &o.lock, &ts);
 	pthread_mutex_unlock(&o.lock);
 }

@@ -487,6 +487,32 @@ signal_ends_jobs() {
 	assert_equal "$stderr" ""
 }
 
+@test "-u past --max-disk: the waiting job takes stdout, its output still whole" {
+	mount_tmpfs "$T/tmp" 16m
+	local want
+	# Job 1 prints "one" after 3 s; job 2, 100 MB, cannot be held whole
+	# on 16 MiB: it is written first, whole, then "one".
+	want=$( { head -c 100000000 /dev/zero; echo one; } | cksum)
+	run -0 --separate-stderr bash -c "printf '1\n2\n' | TMPDIR='$T/tmp' \
+	    timeout -s KILL 60 smap -u --max-memory 1M --max-disk 8M \
+	    'if [ {} = 1 ]; then sleep 3; echo one; else head -c 100000000 /dev/zero; fi' |
+	    cksum"
+	assert_output "$want"
+	assert_equal "$stderr" ""
+}
+
+@test "-u: two big outputs past --max-disk are never interleaved" {
+	mount_tmpfs "$T/tmp" 16m
+	local out
+	run -0 --separate-stderr bash -c "seq 3 | TMPDIR='$T/tmp' \
+	    timeout -s KILL 60 smap -u -j3 --max-memory 1M --max-disk 4M \
+	    'yes {} | head -c 20000000' | uniq -c | awk '{ print \$2, \$1 }'"
+	# Each job's lines come in one run: 3 runs of 10,000,000 lines.
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(sort <<<"$output")" "$(printf '%s 10000000\n' 1 2 3)"
+	assert_equal "$stderr" ""
+}
+
 @test "--max-disk 0 and --max-disk x are usage errors" {
 	local v
 	for v in 0 x; do
