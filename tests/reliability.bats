@@ -261,36 +261,31 @@ pane_has() {
 
 # Fault: with stty tostop, a job writing to the terminal hung smap.
 
-@test "stty tostop: a job writing to the terminal does not hang smap" {
+# Runs `seq 2 | smap LINE' in a tmux pane under `stty tostop', and
+# checks that smap ends (rc=0) and the pane shows WORD 1 and WORD 2.
+#	tostop_pane LINE WORD
+tostop_pane() {
 	command -v tmux >/dev/null || skip "no tmux"
 	cat >"$T/pane.sh" <<-EOF
 		PATH='$PATH'
 		stty tostop
-		seq 2 | timeout --foreground -s KILL 20 smap 'echo err {} >&2; : $(marker)'
+		seq 2 | timeout --foreground -s KILL 20 smap '$1; : $(marker)'
 		echo "rc=\$?"
 		exec sleep 30
 	EOF
 	tmux -S "$T/tmux" new-session -d -x 80 -y 24 "sh $T/pane.sh"
 	wait_until 10 pane_has "rc=0" ||
 	    fail "pane: $(tmux -S "$T/tmux" capture-pane -p)"
-	pane_has "err 1" || fail "no err 1"
-	pane_has "err 2" || fail "no err 2"
+	pane_has "$2 1" || fail "no $2 1"
+	pane_has "$2 2" || fail "no $2 2"
+}
+
+@test "stty tostop: a job writing to the terminal does not hang smap" {
+	tostop_pane 'echo err {} >&2' err
 }
 
 @test "stty tostop: output that smap relays to the terminal still comes" {
-	command -v tmux >/dev/null || skip "no tmux"
-	cat >"$T/pane.sh" <<-EOF
-		PATH='$PATH'
-		stty tostop
-		seq 2 | timeout --foreground -s KILL 20 smap 'echo out {}; : $(marker)'
-		echo "rc=\$?"
-		exec sleep 30
-	EOF
-	tmux -S "$T/tmux" new-session -d -x 80 -y 24 "sh $T/pane.sh"
-	wait_until 10 pane_has "rc=0" ||
-	    fail "pane: $(tmux -S "$T/tmux" capture-pane -p)"
-	pane_has "out 1" || fail "no out 1"
-	pane_has "out 2" || fail "no out 2"
+	tostop_pane 'echo out {}' out
 }
 
 # Fault: a --joblog write error went unnoticed, repeated, or said Success.
