@@ -58,7 +58,7 @@ check-tsan:
 check-valgrind: $(B)/smap $(B)/unit
 	valgrind -q --error-exitcode=99 --leak-check=full $(B)/unit
 	@mkdir -p build-valgrind
-	printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --trace-children=no --vgdb=no %s "$$@"\n' \
+	printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --trace-children=no --vgdb=no --max-threads=5000 %s "$$@"\n' \
 	    $(abspath $(B))/smap > build-valgrind/smap
 	chmod +x build-valgrind/smap
 	SMAP_DIR=$(abspath build-valgrind) SMAP_VALGRIND=1 $(BATS) tests

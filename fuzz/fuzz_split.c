@@ -6,13 +6,16 @@
  * through a wrapped read(2) (-Wl,--wrap=read) that serves the input in
  * chunks of sizes drawn from the input, with EINTR now and then, and
  * hands its jobs to the order_* stubs below, which check each one: its
- * records (-n), its bytes (--pipe, --block), its job and record numbers,
- * a NUL byte reported as bad.  feed_delim never crashes, and agrees
- * with a reference parse of -d.
+ * records (-n), its bytes (--pipe, --block), its job and record numbers.
+ * A record that cannot be an argument (a NUL byte, longer than
+ * ARGMAX_REC) is left out of every job and reported once (order_bad).
+ * Every job but the last is full: -n records, or the window's worth when
+ * that is fewer, whatever the timing.  feed_delim never crashes, and
+ * agrees with a reference parse of -d.
  *
  * Input: delim, config, big, nchunks, chunk sizes..., then the data.
  *	config	bits 0-1 -n (1-4), bit 2 --pipe, bits 3-4 --block
- *		(0, 1, 7, 100 bytes), bits 5-7 how often the window is full
+ *		(0, 1, 7, 100 bytes), bits 5-7 the window (-b; 0: none)
  *	big	255: the data, 384 KiB of a byte not the delimiter, the
  *		data again: a record that grows the feeder's 256 KiB buffer
  *	nchunks	bits 0-2 + 1 chunk sizes follow; bits 4-6 shift them left
@@ -21,6 +24,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +41,11 @@ ssize_t	__real_read(int, void *, size_t);
 ssize_t	__wrap_read(int, void *, size_t);
 int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
 
+static int	errfd = 2;	/* stderr, while feed_main's goes nowhere */
+
 #define FAIL(...) do {							\
-	fprintf(stderr, "fuzz_split: " __VA_ARGS__);			\
-	fputc('\n', stderr);						\
+	dprintf(errfd, "fuzz_split: " __VA_ARGS__);			\
+	dprintf(errfd, "\n");						\
 	abort();							\
 } while (0)
 
@@ -48,13 +54,13 @@ struct rec {
 	const char	*p;
 	size_t		 len;
 	int		 complete;	/* had its delimiter */
+	int		 bad;		/* cannot be an argument: left out */
 };
 
 /* What one job held, for the checks after feed_main. */
 struct jobinfo {
 	size_t		 nrec;
 	size_t		 len;
-	int		 early;		/* put because the window was full */
 };
 
 /* The input being served to feed_main, and what it made of it. */
@@ -75,9 +81,7 @@ static struct {
 	char		*piped;		/* --pipe: every job's bytes */
 	size_t		 pipedlen;
 
-	int		 fullpat;	/* order_more() says full when ... */
-	unsigned	 morecalls;
-	int		 early;		/* order_more() said full */
+	size_t		 nbad;		/* order_bad() calls */
 	int		 eof;
 
 	struct job	*pool[64];	/* put jobs, reused as order.c does */
@@ -139,28 +143,40 @@ order_alloc(void)
 		j->reccap = reccap;
 		j->ends = ends;
 		j->endcap = endcap;
-		j->spill = -1;
 		return j;
 	}
 	if (t.nall == sizeof(t.all) / sizeof(t.all[0]))
 		FAIL("harness: too many jobs");
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		abort();
-	j->spill = -1;
 	j->rec = j->inl;
 	j->reccap = sizeof(j->inl);
 	t.all[t.nall++] = j;
 	return j;
 }
 
+/* As order.c: a job is put early only when its records fill the window. */
 int
-order_more(void)
+order_more(uint32_t nrec)
 {
-	if (t.fullpat > 0 && t.morecalls++ % 8 < (unsigned)t.fullpat) {
-		t.early = 1;
-		return 0;
-	}
-	return 1;
+	if (opt.pipe)
+		return 1;
+	return nrec >= opt.window ? 0 : 1;
+}
+
+void
+order_bad(void)
+{
+	t.nbad++;
+}
+
+/* The next record of the reference split that is not left out. */
+static size_t
+nextgood(size_t k)
+{
+	while (k < t.nrecs && t.recs[k].bad)
+		k++;
+	return k;
 }
 
 void
@@ -181,7 +197,7 @@ void
 order_put(struct job *j)
 {
 	const struct rec *r;
-	size_t		 i, from, n, want, nul;
+	size_t		 i, from, n, want, k, first;
 
 	if (t.eof)
 		FAIL("job put after order_eof");
@@ -194,14 +210,14 @@ order_put(struct job *j)
 	if (j->nrec < 1 || j->nrec > opt.maxargs)
 		FAIL("job %zu: %u records, -n %zu", t.njobs + 1,
 		    (unsigned)j->nrec, opt.maxargs);
-	if (t.next + j->nrec > t.nrecs)
-		FAIL("job %zu: records past the %zu of the input",
-		    t.njobs + 1, t.nrecs);
+	first = nextgood(t.next);
 	if (j->len + 1 > j->reccap || j->rec[j->len] != '\0')
 		FAIL("job %zu: rec not NUL-terminated", t.njobs + 1);
-	nul = 0;
-	for (from = i = 0; i < j->nrec; from = job_end(j, i++)) {
-		r = &t.recs[t.next + i];
+	for (k = first, from = i = 0; i < j->nrec; from = job_end(j, i++)) {
+		if ((k = nextgood(k)) >= t.nrecs)
+			FAIL("job %zu: records past the %zu of the input",
+			    t.njobs + 1, t.nrecs);
+		r = &t.recs[k++];
 		if (job_end(j, i) < from || job_end(j, i) > j->len)
 			FAIL("job %zu: record %zu ends at %zu, out of order",
 			    t.njobs + 1, i + 1, job_end(j, i));
@@ -212,19 +228,14 @@ order_put(struct job *j)
 		    (unsigned char)j->rec[from + r->len] != opt.delim))
 			FAIL("job %zu: record %zu (%zu bytes) differs from "
 			    "record %zu of the input (%zu bytes)", t.njobs + 1,
-			    i + 1, n, t.next + i + 1, want);
-		if (nul == 0 && !opt.pipe && memchr(r->p, '\0', r->len))
-			nul = t.next + i + 1;
+			    i + 1, n, k, want);
 	}
 	if (job_end(j, j->nrec - 1) != j->len)
 		FAIL("job %zu: last end %zu, len %zu", t.njobs + 1,
 		    job_end(j, j->nrec - 1), j->len);
-	if ((nul != 0) != (j->bad != NULL))
-		FAIL("job %zu: bad is %s, NUL in record %zu", t.njobs + 1,
-		    j->bad != NULL ? j->bad : "NULL", nul);
-	if (j->recno != (nul != 0 ? nul : t.next + 1))
+	if (j->recno != first + 1)
 		FAIL("job %zu: recno %llu, not %zu", t.njobs + 1,
-		    (unsigned long long)j->recno, nul != 0 ? nul : t.next + 1);
+		    (unsigned long long)j->recno, first + 1);
 	if (opt.pipe) {
 		memcpy(t.piped + t.pipedlen, j->rec, j->len);
 		t.pipedlen += j->len;
@@ -237,10 +248,8 @@ order_put(struct job *j)
 	}
 	t.jobs[t.njobs].nrec = j->nrec;
 	t.jobs[t.njobs].len = j->len;
-	t.jobs[t.njobs].early = t.early;
-	t.early = 0;
 	t.njobs++;
-	t.next += j->nrec;
+	t.next = k;
 	if (t.npool < sizeof(t.pool) / sizeof(t.pool[0]))
 		t.pool[t.npool++] = j;
 }
@@ -356,9 +365,9 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	static const size_t blocks[] = { 0, 1, 7, 100 };
 	static const unsigned char one = 1;
 	char		*buf;
-	size_t		 i, len, big, hdr;
+	size_t		 i, len, big, hdr, nbad, full;
 	uint64_t	 bytes0;
-	int		 delim, cfg, nz;
+	int		 delim, cfg, nz, devnull;
 
 	check_delim(data, size);
 	if (size < 4)
@@ -396,9 +405,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		t.chunks = &one;
 		t.nchunks = 1;
 	}
-	t.next = t.njobs = t.pipedlen = t.morecalls = 0;
-	t.early = t.eof = 0;
-	t.fullpat = (cfg >> 5) & 7;
+	t.next = t.njobs = t.pipedlen = t.nbad = 0;
+	t.eof = 0;
+	/* The window: bits 5-7, 0 for none. */
+	opt.window = (cfg >> 5) & 7 ? (size_t)((cfg >> 5) & 7) : SIZE_MAX;
 	if ((t.piped = malloc(len + 1)) == NULL)
 		abort();
 	opt.delim = delim;
@@ -407,27 +417,45 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	opt.block = opt.pipe ? blocks[(cfg >> 3) & 3] : 0;
 	if (opt.block > 0 && opt.maxargs == 1)
 		opt.maxargs = SIZE_MAX;		/* as smap.c does */
+	opt.tag = !opt.pipe;	/* the records' bytes are used */
+	for (nbad = i = 0; i < t.nrecs; i++) {
+		t.recs[i].bad = !opt.pipe && (t.recs[i].len > ARGMAX_REC ||
+		    memchr(t.recs[i].p, '\0', t.recs[i].len) != NULL);
+		nbad += t.recs[i].bad;
+	}
 	bytes0 = &feed_bytes != NULL ? feed_bytes : 0;
 
+	/* feed_main reports the bad records: not here. */
+	if (errfd == 2 && (errfd = dup(2)) == -1)
+		abort();
+	if ((devnull = open("/dev/null", O_WRONLY)) == -1 ||
+	    dup2(devnull, 2) == -1)
+		abort();
+	close(devnull);
 	feed_main((void *)(intptr_t)FAKEFD);
+	dup2(errfd, 2);
 
 	if (t.eof != 1)
 		FAIL("order_eof called %d times", t.eof);
 	if (t.off != t.len)
 		FAIL("feed_main read %zu of %zu bytes", t.off, t.len);
-	if (t.next != t.nrecs)
-		FAIL("%zu records in jobs, not %zu", t.next, t.nrecs);
+	if (nextgood(t.next) != t.nrecs)
+		FAIL("records in jobs up to %zu, not %zu", t.next, t.nrecs);
+	if (t.nbad != nbad)
+		FAIL("%zu records reported bad, not %zu", t.nbad, nbad);
 	if (&feed_bytes != NULL && feed_bytes - bytes0 != len)
 		FAIL("feed_bytes grew by %llu, not %zu",
 		    (unsigned long long)(feed_bytes - bytes0), len);
 	if (opt.pipe && (t.pipedlen != len || memcmp(t.piped, buf, len) != 0))
 		FAIL("--pipe: the jobs' bytes are not the input");
+	/* Every job but the last is full: groups never depend on timing. */
+	full = opt.pipe || opt.maxargs < opt.window ? opt.maxargs : opt.window;
 	for (i = 0; i + 1 < t.njobs; i++)
-		if (!t.jobs[i].early && t.jobs[i].nrec < opt.maxargs &&
+		if (t.jobs[i].nrec != full &&
 		    (opt.block == 0 || t.jobs[i].len < opt.block))
-			FAIL("job %zu of %zu put with %zu records, %zu bytes: "
-			    "not full", i + 1, t.njobs, t.jobs[i].nrec,
-			    t.jobs[i].len);
+			FAIL("job %zu of %zu put with %zu records, %zu bytes, "
+			    "not %zu records", i + 1, t.njobs, t.jobs[i].nrec,
+			    t.jobs[i].len, full);
 
 	for (i = 0; i < t.nall; i++) {
 		if (t.all[i]->rec != t.all[i]->inl)

@@ -458,7 +458,6 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	j.nrec = nrec;
 	j.reccap = len + 1;
 	j.endcap = nrec - 1;
-	j.spill = -1;
 
 	switch (cfg & 3) {
 	case 2:
