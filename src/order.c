@@ -389,9 +389,10 @@ addext(struct job *j, off_t off, off_t len)
  * len bytes at off in the spill file are no longer held: the disk space
  * of the whole pages among them is given back, and when nothing is held
  * the file is closed (its descriptor may be what a job needs to start).
- * Partial pages are left alone: sendfile(2) into a pipe passes pages by
- * reference, and punching a partial page would zero bytes in it that the
- * reader has yet to read.  Under o.lock.
+ * Not when standard output is a pipe or a socket: sendfile(2) passes the
+ * pages there by reference, and punching them would change bytes that the
+ * reader has yet to read; the file then grows until it is empty and
+ * closed, and --max-disk counts its size.  Under o.lock.
  */
 static void
 unext(off_t off, off_t len)
@@ -402,7 +403,7 @@ unext(off_t off, off_t len)
 	pg = sysconf(_SC_PAGESIZE);
 	from = (off + pg - 1) / pg * pg;
 	to = (off + len) / pg * pg;
-	if (to > from)
+	if (to > from && !out_byref())
 		fallocate(o.spill, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		    from, to - from);
 	spillidle();
@@ -435,7 +436,7 @@ mustwait(struct job *j)
 		return 0;
 	if (!j->spilling && o.held < opt.maxmem)
 		return 0;
-	if (o.disk < maxdisk)
+	if ((out_byref() ? o.spillend : o.disk) < maxdisk)
 		return 0;
 	if (opt.unordered && pthread_mutex_trylock(&o.ulock) == 0) {
 		unhold(j);		/* j->live is set: it has the lock */

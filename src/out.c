@@ -44,6 +44,24 @@ outerr(int e)
 	}
 }
 
+/*
+ * Whether what sendfile(2) moves to standard output may still refer to
+ * the file's pages after it returns: a pipe or a socket, not a file or
+ * a device.  Asked once.
+ */
+int
+out_byref(void)
+{
+	static atomic_int	byref = -1;
+	struct stat		st;
+
+	if (byref == -1)
+		byref = fstat(STDOUT_FILENO, &st) == -1 ||
+		    !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) ||
+		    S_ISBLK(st.st_mode));
+	return byref;
+}
+
 /* Whether standard output has failed: then output goes nowhere. */
 int
 out_failed(void)

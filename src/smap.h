@@ -238,6 +238,7 @@ uint64_t	 order_undone(void);
 
 /* out.c */
 int		 out_failed(void);
+int		 out_byref(void);
 int		 out_write(const char *, size_t);
 ssize_t		 out_splice(int);
 void		 out_copy(int, off_t, off_t);
