@@ -212,8 +212,11 @@ feed_main(void *arg)
 				feed_bytes += end - start;
 				start = from = end;
 			}
-		} else if (eof)
+		} else if (eof) {
+			if (skip == 2)	/* the end of a record not kept */
+				add(buf, 0, 0, ++seq);
 			break;
+		}
 		if (start > 0) {
 			memmove(buf, buf + start, end - start);
 			end -= start;
