@@ -70,6 +70,7 @@ static struct {
 
 static const char	*tmpdir;	/* [I] $TMPDIR, or /tmp */
 static off_t		 maxdisk;	/* [I] --max-disk, or its default */
+static off_t		 pagesize;	/* [I] */
 
 static void	stopall(void);
 static int	spillopen(void);
@@ -80,8 +81,8 @@ static void	unext(off_t, off_t);
 static void	dropheld(struct job *);
 static int	mustwait(struct job *);
 static int	hold(struct job *, const char *, size_t);
-static int	offer(struct job *, const char *, size_t);
-static ssize_t	spillsplice(struct job *, int);
+static int	offer(struct job *, struct sink *, const char *, size_t);
+static ssize_t	spillsplice(struct job *, struct sink *, int);
 static void	tagemit(struct job *, struct sink *, const char *, size_t);
 static void	unhold(struct job *);
 static void	advance(void);
@@ -98,6 +99,7 @@ order_init(void)
 	TAILQ_INIT(&o.free);
 	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
 		tmpdir = "/tmp";
+	pagesize = sysconf(_SC_PAGESIZE);
 	maxdisk = opt.maxdisk;
 	if (maxdisk == 0) {
 		if (statvfs(tmpdir, &sv) == 0)
@@ -397,12 +399,11 @@ addext(struct job *j, off_t off, off_t len)
 static void
 unext(off_t off, off_t len)
 {
-	off_t	pg, from, to;
+	off_t	from, to;
 
 	o.disk -= len;
-	pg = sysconf(_SC_PAGESIZE);
-	from = (off + pg - 1) / pg * pg;
-	to = (off + len) / pg * pg;
+	from = (off + pagesize - 1) / pagesize * pagesize;
+	to = (off + len) / pagesize * pagesize;
 	if (to > from && !out_byref())
 		fallocate(o.spill, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		    from, to - from);
@@ -500,10 +501,11 @@ inmem:
 
 /*
  * Offers n bytes that job j printed.  Returns 1 if j owns standard
- * output (the caller writes them, and all that follows), else holds them.
+ * output (the caller writes them, and all that follows), else holds them,
+ * and notes in s->full whether the next read must ask mustwait().
  */
 static int
-offer(struct job *j, const char *buf, size_t n)
+offer(struct job *j, struct sink *s, const char *buf, size_t n)
 {
 	pthread_mutex_lock(&o.lock);
 	if (j->live && !j->buffered) {
@@ -511,6 +513,7 @@ offer(struct job *j, const char *buf, size_t n)
 		return 1;
 	}
 	hold(j, buf, n);
+	s->full = j->spilling || o.held >= opt.maxmem;
 	pthread_mutex_unlock(&o.lock);
 	return 0;
 }
@@ -525,7 +528,7 @@ offer(struct job *j, const char *buf, size_t n)
  * standard output, holds little, or splice(2) cannot serve.
  */
 static ssize_t
-spillsplice(struct job *j, int fd)
+spillsplice(struct job *j, struct sink *s, int fd)
 {
 	ssize_t	 n;
 	off_t	 off, at;
@@ -564,8 +567,10 @@ spillsplice(struct job *j, int fd)
 		pthread_mutex_unlock(&o.lock);
 		return -1;
 	}
-	if (n > 0)
+	if (n > 0) {
 		addext(j, at, n);
+		s->full = 1;
+	}
 	if (n > 0 && j->live && !j->buffered)
 		unhold(j);	/* handed standard output meanwhile */
 	spillidle();
@@ -581,6 +586,7 @@ order_start(struct job *j, struct sink *s)
 
 	s->atline = 1;
 	s->live = 0;
+	s->full = 0;
 	s->received = 0;
 	s->taglen = 0;
 	if (!opt.tag)
@@ -606,7 +612,7 @@ void
 order_emit(struct job *j, struct sink *s, const char *buf, size_t n)
 {
 	if (!s->live)
-		s->live = offer(j, buf, n);
+		s->live = offer(j, s, buf, n);
 	if (s->live)
 		out_write(buf, n);
 }
@@ -668,7 +674,7 @@ order_drain(struct job *j, int fd, struct sink *s)
 
 	if (!s->big && s->received >= PIPEBUF)
 		s->big = out_big(fd) ? 2 : 1;
-	if (!s->live) {
+	if (!s->live && s->full) {	/* only then may it have to wait */
 		pthread_mutex_lock(&o.lock);
 		wait = mustwait(j);
 		pthread_mutex_unlock(&o.lock);
@@ -678,7 +684,7 @@ order_drain(struct job *j, int fd, struct sink *s)
 	if (!opt.tag && s->live && (n = out_splice(fd)) >= 0)
 		goto moved;
 	if (!opt.tag && !s->live && s->received >= SPILLAT &&
-	    (n = spillsplice(j, fd)) >= 0)
+	    (n = spillsplice(j, s, fd)) >= 0)
 		goto moved;
 	if (s->buf == NULL)
 		s->buf = xmalloc(CHUNK);

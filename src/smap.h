@@ -166,6 +166,7 @@ struct sink {
 	int		 atline;	/* output is at a line start */
 	int		 live;		/* the job owns standard output */
 	int		 big;		/* a big output: its pipe enlarged */
+	int		 full;		/* held, and memory full or spilling */
 	uint64_t	 received;	/* bytes read from the job */
 };
 
